@@ -1,0 +1,80 @@
+//! Retainer paths: how a node is reached from a GC root.
+
+use heapsnap::{EdgeIdx, EdgeKind, HeapGraph, NodeIdx};
+
+use crate::Analysis;
+
+/// One hop of a retainer path: `from --edge--> to`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PathStep {
+    pub from: NodeIdx,
+    pub edge: EdgeIdx,
+    pub to: NodeIdx,
+}
+
+fn edge_preference(kind: EdgeKind) -> u8 {
+    match kind {
+        EdgeKind::Property | EdgeKind::Element | EdgeKind::Context => 0,
+        EdgeKind::Shortcut => 1,
+        EdgeKind::Internal | EdgeKind::Hidden | EdgeKind::Other => 2,
+        EdgeKind::Weak => 3,
+    }
+}
+
+/// A shortest retainer path from a root to `target`, root first.
+///
+/// Each step walks to a retainer one hop closer to the roots (by DevTools
+/// distance), never over weak edges; among equally close retainers it prefers
+/// named edges (property, element, context) over internal ones. The path ends
+/// at a user root (distance 1, such as the global object) or at the synthetic
+/// roots. At most `max_len` steps are returned.
+pub fn retainer_path(
+    graph: &HeapGraph,
+    analysis: &Analysis,
+    target: NodeIdx,
+    max_len: usize,
+) -> Vec<PathStep> {
+    let mut steps = Vec::new();
+    let root = graph.root();
+    let mut cur = target;
+    let mut seen = std::collections::HashSet::new();
+    while steps.len() < max_len && cur != root && seen.insert(cur) {
+        let d = analysis.distance[cur.idx()];
+        if d == 1 {
+            break;
+        }
+        let mut best: Option<(i32, u8, EdgeIdx, NodeIdx)> = None;
+        for (e, src) in graph.retainers(cur) {
+            let kind = graph.edge_kind(e);
+            if kind == EdgeKind::Weak {
+                continue;
+            }
+            let sd = analysis.distance[src.idx()];
+            if sd < 0 {
+                continue;
+            }
+            let cand = (sd, edge_preference(kind), e, src);
+            if best.is_none_or(|b| (cand.0, cand.1) < (b.0, b.1)) {
+                best = Some(cand);
+            }
+        }
+        let Some((sd, _, e, src)) = best else { break };
+        if sd >= d && src != root {
+            // No retainer is closer to the roots: stop rather than wander.
+            steps.push(PathStep {
+                from: src,
+                edge: e,
+                to: cur,
+            });
+            break;
+        }
+        steps.push(PathStep {
+            from: src,
+            edge: e,
+            to: cur,
+        });
+        cur = src;
+    }
+    steps.reverse();
+    steps
+}

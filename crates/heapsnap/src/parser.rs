@@ -1,0 +1,1158 @@
+//! Push parser for the V8 `.heapsnapshot` JSON format.
+//!
+//! The parser is fed byte chunks of any size (a memory-mapped file, or the
+//! `addHeapSnapshotChunk` messages of the inspector) and never needs the whole
+//! text at once. The large integer arrays are read by a hand-written scanner
+//! straight into the columns of the graph; only the small `snapshot` header
+//! goes through serde. Every state survives a chunk boundary at any byte.
+
+use crate::error::{ErrorKind, ParseError};
+use crate::graph::{
+    EdgeKind, HeapGraph, Location, NodeIdx, NodeKind, StrIdx, StringTable, TraceNode,
+};
+use crate::meta::Header;
+
+/// Upper bound for the `snapshot` header object.
+const MAX_HEADER_BYTES: usize = 4 << 20;
+/// Upper bound for a top-level key.
+const MAX_KEY_BYTES: usize = 256;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Section {
+    Nodes,
+    Edges,
+    TraceFunctionInfos,
+    TraceTree,
+    Samples,
+    Locations,
+}
+
+impl Section {
+    fn name(self) -> &'static str {
+        match self {
+            Section::Nodes => "nodes",
+            Section::Edges => "edges",
+            Section::TraceFunctionInfos => "trace_function_infos",
+            Section::TraceTree => "trace_tree",
+            Section::Samples => "samples",
+            Section::Locations => "locations",
+        }
+    }
+}
+
+/// Phases of the integer array scanner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum IntPhase {
+    /// Right after `[`: a number, a nested `[` (trace tree only) or `]`.
+    First,
+    /// After `,`: a number or a nested `[`.
+    Value,
+    /// Inside a number.
+    Number,
+    /// After a number or a nested `]`: `,` or `]`.
+    After,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StrPhase {
+    First,
+    Value,
+    InString,
+    Escape,
+    Unicode,
+    After,
+}
+
+#[derive(Debug)]
+enum State {
+    Start,
+    KeyOrEnd {
+        first: bool,
+    },
+    Key,
+    Colon,
+    ValueStart,
+    Header {
+        depth: u32,
+        in_string: bool,
+        escape: bool,
+    },
+    Ints {
+        section: Section,
+        phase: IntPhase,
+        acc: u64,
+        depth: u32,
+    },
+    Strings {
+        phase: StrPhase,
+    },
+    Skip {
+        depth: u32,
+        in_string: bool,
+        escape: bool,
+        started: bool,
+    },
+    AfterValue,
+    Done,
+}
+
+/// Incremental parser. Feed chunks with [`Parser::feed`], then call [`Parser::finish`].
+pub struct Parser {
+    state: State,
+    /// Absolute offset of the first byte of the chunk being fed.
+    base: u64,
+    key: Vec<u8>,
+    header_buf: Vec<u8>,
+    header: Option<Header>,
+    seen: Vec<&'static str>,
+    b: Builder,
+}
+
+impl Default for Parser {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Collected columns, filled as values arrive.
+#[derive(Default)]
+struct Builder {
+    rec: [u64; 16],
+    rec_len: usize,
+    node_field_count: usize,
+
+    node_type: Vec<u8>,
+    node_name: Vec<StrIdx>,
+    node_id: Vec<u32>,
+    self_size: Vec<u64>,
+    edge_counts: Vec<u32>,
+    trace_node_id: Vec<u32>,
+    detachedness: Vec<u8>,
+    nodes_done: bool,
+
+    edge_type: Vec<u8>,
+    edge_name: Vec<u32>,
+    edge_to: Vec<NodeIdx>,
+
+    trace_function_infos: Vec<u32>,
+    trace_tree: Vec<TraceNode>,
+    trace_stack: Vec<u32>,
+    samples: Vec<(u64, u64)>,
+    raw_locations: Vec<u64>,
+
+    str_data: Vec<u8>,
+    str_ends: Vec<u64>,
+    str_start: usize,
+    str_start_offset: u64,
+    unicode: u32,
+    unicode_digits: u8,
+    pending_high: Option<u32>,
+}
+
+impl Parser {
+    pub fn new() -> Parser {
+        Parser {
+            state: State::Start,
+            base: 0,
+            key: Vec::new(),
+            header_buf: Vec::new(),
+            header: None,
+            seen: Vec::new(),
+            b: Builder::default(),
+        }
+    }
+
+    /// Bytes consumed so far.
+    pub fn offset(&self) -> u64 {
+        self.base
+    }
+
+    /// The header, once it has been read (it is the first section V8 writes).
+    pub fn header(&self) -> Option<&Header> {
+        self.header.as_ref()
+    }
+
+    /// Number of nodes read so far.
+    pub fn nodes_read(&self) -> usize {
+        self.b.node_type.len()
+    }
+
+    /// Number of edges read so far.
+    pub fn edges_read(&self) -> usize {
+        self.b.edge_type.len()
+    }
+
+    fn err(&self, pos: usize, kind: ErrorKind) -> ParseError {
+        ParseError {
+            offset: self.base + pos as u64,
+            kind,
+        }
+    }
+
+    fn unexpected(&self, pos: usize, found: u8, expected: &'static str) -> ParseError {
+        self.err(pos, ErrorKind::Unexpected { found, expected })
+    }
+
+    /// Feed the next chunk of the snapshot text.
+    pub fn feed(&mut self, chunk: &[u8]) -> Result<(), ParseError> {
+        let mut i = 0;
+        let n = chunk.len();
+        while i < n {
+            match self.state {
+                State::Start => {
+                    let c = chunk[i];
+                    if is_ws(c) {
+                        i += 1;
+                    } else if c == b'{' {
+                        self.state = State::KeyOrEnd { first: true };
+                        i += 1;
+                    } else if i == 0 && self.base == 0 && chunk.starts_with(&[0xEF, 0xBB, 0xBF]) {
+                        i += 3;
+                    } else {
+                        return Err(self.unexpected(i, c, "'{' at the start of a heap snapshot"));
+                    }
+                }
+                State::KeyOrEnd { first } => {
+                    let c = chunk[i];
+                    i += 1;
+                    if is_ws(c) {
+                        continue;
+                    }
+                    if c == b'"' {
+                        self.key.clear();
+                        self.state = State::Key;
+                    } else if c == b'}' && first {
+                        self.state = State::Done;
+                    } else {
+                        return Err(self.unexpected(i - 1, c, "a section name"));
+                    }
+                }
+                State::Key => {
+                    let rest = &chunk[i..];
+                    match memchr::memchr(b'"', rest) {
+                        Some(p) => {
+                            self.key.extend_from_slice(&rest[..p]);
+                            i += p + 1;
+                            self.state = State::Colon;
+                        }
+                        None => {
+                            self.key.extend_from_slice(rest);
+                            i = n;
+                        }
+                    }
+                    if self.key.len() > MAX_KEY_BYTES {
+                        return Err(
+                            self.err(i, ErrorKind::BadHeader("section name too long".into()))
+                        );
+                    }
+                }
+                State::Colon => {
+                    let c = chunk[i];
+                    i += 1;
+                    if is_ws(c) {
+                        continue;
+                    }
+                    if c != b':' {
+                        return Err(self.unexpected(i - 1, c, "':'"));
+                    }
+                    self.state = State::ValueStart;
+                }
+                State::ValueStart => {
+                    let c = chunk[i];
+                    if is_ws(c) {
+                        i += 1;
+                        continue;
+                    }
+                    self.state = self.start_value(i, c)?;
+                    if !matches!(self.state, State::Skip { .. }) {
+                        i += 1;
+                    }
+                }
+                State::Header { .. } => i = self.scan_header(chunk, i)?,
+                State::Ints { .. } => i = self.scan_ints(chunk, i)?,
+                State::Strings { .. } => i = self.scan_strings(chunk, i)?,
+                State::Skip { .. } => i = self.scan_skip(chunk, i)?,
+                State::AfterValue => {
+                    let c = chunk[i];
+                    i += 1;
+                    if is_ws(c) {
+                        continue;
+                    }
+                    match c {
+                        b',' => self.state = State::KeyOrEnd { first: false },
+                        b'}' => self.state = State::Done,
+                        _ => return Err(self.unexpected(i - 1, c, "',' or '}' after a section")),
+                    }
+                }
+                State::Done => {
+                    let c = chunk[i];
+                    if !is_ws(c) && c != 0 {
+                        return Err(self.err(i, ErrorKind::TrailingData));
+                    }
+                    i += 1;
+                }
+            }
+        }
+        self.base += n as u64;
+        Ok(())
+    }
+
+    fn start_value(&mut self, pos: usize, c: u8) -> Result<State, ParseError> {
+        let key = std::mem::take(&mut self.key);
+        let section = match key.as_slice() {
+            b"snapshot" => None,
+            b"nodes" => Some(Section::Nodes),
+            b"edges" => Some(Section::Edges),
+            b"trace_function_infos" => Some(Section::TraceFunctionInfos),
+            b"trace_tree" => Some(Section::TraceTree),
+            b"samples" => Some(Section::Samples),
+            b"locations" => Some(Section::Locations),
+            b"strings" => {
+                self.mark_seen(pos, "strings")?;
+                if c != b'[' {
+                    return Err(self.unexpected(pos, c, "'[' to open \"strings\""));
+                }
+                return Ok(State::Strings {
+                    phase: StrPhase::First,
+                });
+            }
+            _ => {
+                return Ok(State::Skip {
+                    depth: 0,
+                    in_string: false,
+                    escape: false,
+                    started: false,
+                });
+            }
+        };
+        match section {
+            None => {
+                self.mark_seen(pos, "snapshot")?;
+                if c != b'{' {
+                    return Err(self.unexpected(pos, c, "'{' to open the \"snapshot\" header"));
+                }
+                self.header_buf.clear();
+                self.header_buf.push(b'{');
+                Ok(State::Header {
+                    depth: 1,
+                    in_string: false,
+                    escape: false,
+                })
+            }
+            Some(section) => {
+                self.mark_seen(pos, section.name())?;
+                if c != b'[' {
+                    return Err(self.unexpected(pos, c, "'[' to open an array"));
+                }
+                if self.header.is_none() {
+                    return Err(self.err(
+                        pos,
+                        ErrorKind::BadHeader(format!(
+                            "section \"{}\" comes before the \"snapshot\" header",
+                            section.name()
+                        )),
+                    ));
+                }
+                if section == Section::Edges && !self.b.nodes_done {
+                    return Err(self.err(
+                        pos,
+                        ErrorKind::Inconsistent("\"edges\" comes before \"nodes\"".into()),
+                    ));
+                }
+                self.b.rec_len = 0;
+                Ok(State::Ints {
+                    section,
+                    phase: IntPhase::First,
+                    acc: 0,
+                    depth: 1,
+                })
+            }
+        }
+    }
+
+    fn mark_seen(&mut self, pos: usize, name: &'static str) -> Result<(), ParseError> {
+        if self.seen.contains(&name) {
+            return Err(self.err(
+                pos,
+                ErrorKind::Inconsistent(format!("section \"{name}\" appears twice")),
+            ));
+        }
+        self.seen.push(name);
+        Ok(())
+    }
+
+    fn scan_header(&mut self, chunk: &[u8], start: usize) -> Result<usize, ParseError> {
+        let State::Header {
+            mut depth,
+            mut in_string,
+            mut escape,
+        } = self.state
+        else {
+            unreachable!()
+        };
+        let mut i = start;
+        let mut end = None;
+        while i < chunk.len() {
+            let c = chunk[i];
+            i += 1;
+            if in_string {
+                if escape {
+                    escape = false;
+                } else if c == b'\\' {
+                    escape = true;
+                } else if c == b'"' {
+                    in_string = false;
+                }
+                continue;
+            }
+            match c {
+                b'"' => in_string = true,
+                b'{' | b'[' => depth += 1,
+                b'}' | b']' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        end = Some(i);
+                        break;
+                    }
+                }
+                _ => {}
+            }
+        }
+        let stop = end.unwrap_or(i);
+        self.header_buf.extend_from_slice(&chunk[start..stop]);
+        if self.header_buf.len() > MAX_HEADER_BYTES {
+            return Err(self.err(
+                stop,
+                ErrorKind::BadHeader("header object is too large".into()),
+            ));
+        }
+        if let Some(stop) = end {
+            let header_start = self.base + stop as u64 - self.header_buf.len() as u64;
+            let header = Header::from_json(&self.header_buf).map_err(|kind| ParseError {
+                offset: header_start,
+                kind,
+            })?;
+            self.b.node_field_count = header.layout.node_field_count;
+            self.header = Some(header);
+            self.header_buf = Vec::new();
+            self.state = State::AfterValue;
+        } else {
+            self.state = State::Header {
+                depth,
+                in_string,
+                escape,
+            };
+        }
+        Ok(stop)
+    }
+
+    fn scan_skip(&mut self, chunk: &[u8], start: usize) -> Result<usize, ParseError> {
+        let State::Skip {
+            mut depth,
+            mut in_string,
+            mut escape,
+            mut started,
+        } = self.state
+        else {
+            unreachable!()
+        };
+        let mut i = start;
+        while i < chunk.len() {
+            let c = chunk[i];
+            if in_string {
+                i += 1;
+                if escape {
+                    escape = false;
+                } else if c == b'\\' {
+                    escape = true;
+                } else if c == b'"' {
+                    in_string = false;
+                    started = true;
+                    if depth == 0 {
+                        self.state = State::AfterValue;
+                        return Ok(i);
+                    }
+                }
+                continue;
+            }
+            match c {
+                b'"' => in_string = true,
+                b'{' | b'[' => depth += 1,
+                b'}' | b']' if depth > 0 => {
+                    depth -= 1;
+                    if depth == 0 {
+                        self.state = State::AfterValue;
+                        return Ok(i + 1);
+                    }
+                }
+                b',' | b'}' | b']' if depth == 0 => {
+                    if !started {
+                        return Err(self.unexpected(i, c, "a value"));
+                    }
+                    self.state = State::AfterValue;
+                    return Ok(i);
+                }
+                _ => {}
+            }
+            if !is_ws(c) {
+                started = true;
+            }
+            i += 1;
+        }
+        self.state = State::Skip {
+            depth,
+            in_string,
+            escape,
+            started,
+        };
+        Ok(i)
+    }
+
+    fn scan_ints(&mut self, chunk: &[u8], start: usize) -> Result<usize, ParseError> {
+        let State::Ints {
+            section,
+            mut phase,
+            mut acc,
+            mut depth,
+        } = self.state
+        else {
+            unreachable!()
+        };
+        let mut i = start;
+        let n = chunk.len();
+        while i < n {
+            let c = chunk[i];
+            let d = c.wrapping_sub(b'0');
+            if d < 10 {
+                match phase {
+                    IntPhase::Number => {
+                        acc = match acc.checked_mul(10).and_then(|v| v.checked_add(d as u64)) {
+                            Some(v) => v,
+                            None => {
+                                return Err(self.err(
+                                    i,
+                                    ErrorKind::BadNumber {
+                                        section: section.name(),
+                                    },
+                                ));
+                            }
+                        };
+                    }
+                    IntPhase::First | IntPhase::Value => {
+                        acc = d as u64;
+                        phase = IntPhase::Number;
+                    }
+                    IntPhase::After => return Err(self.unexpected(i, c, "',' between numbers")),
+                }
+                i += 1;
+                continue;
+            }
+            match c {
+                b',' => match phase {
+                    IntPhase::Number => {
+                        self.emit(section, acc).map_err(|k| self.err(i, k))?;
+                        phase = IntPhase::Value;
+                    }
+                    IntPhase::After => phase = IntPhase::Value,
+                    _ => return Err(self.unexpected(i, c, "a number")),
+                },
+                b']' => {
+                    match phase {
+                        IntPhase::Number => self.emit(section, acc).map_err(|k| self.err(i, k))?,
+                        IntPhase::First | IntPhase::After => {}
+                        IntPhase::Value => return Err(self.unexpected(i, c, "a number after ','")),
+                    }
+                    depth -= 1;
+                    if section == Section::TraceTree && depth > 0 {
+                        self.b.trace_stack.pop();
+                    }
+                    if depth == 0 {
+                        self.end_ints(section).map_err(|k| self.err(i, k))?;
+                        self.state = State::AfterValue;
+                        return Ok(i + 1);
+                    }
+                    phase = IntPhase::After;
+                }
+                b'[' if section == Section::TraceTree
+                    && matches!(phase, IntPhase::First | IntPhase::Value) =>
+                {
+                    self.open_trace_children().map_err(|k| self.err(i, k))?;
+                    depth += 1;
+                    phase = IntPhase::First;
+                }
+                b' ' | b'\n' | b'\r' | b'\t' => {
+                    if phase == IntPhase::Number {
+                        self.emit(section, acc).map_err(|k| self.err(i, k))?;
+                        phase = IntPhase::After;
+                    }
+                }
+                b'-' | b'.' | b'e' | b'E' | b'+' => {
+                    return Err(self.err(
+                        i,
+                        ErrorKind::BadNumber {
+                            section: section.name(),
+                        },
+                    ));
+                }
+                _ => return Err(self.unexpected(i, c, "a number, ',' or ']'")),
+            }
+            i += 1;
+        }
+        self.state = State::Ints {
+            section,
+            phase,
+            acc,
+            depth,
+        };
+        Ok(i)
+    }
+
+    #[inline]
+    fn emit(&mut self, section: Section, v: u64) -> Result<(), ErrorKind> {
+        match section {
+            Section::Nodes => {
+                let b = &mut self.b;
+                b.rec[b.rec_len] = v;
+                b.rec_len += 1;
+                if b.rec_len == b.node_field_count {
+                    b.rec_len = 0;
+                    self.push_node()?;
+                }
+            }
+            Section::Edges => {
+                let nf = self
+                    .header
+                    .as_ref()
+                    .map_or(3, |h| h.layout.edge_field_count);
+                let b = &mut self.b;
+                b.rec[b.rec_len] = v;
+                b.rec_len += 1;
+                if b.rec_len == nf {
+                    b.rec_len = 0;
+                    self.push_edge()?;
+                }
+            }
+            Section::TraceFunctionInfos => self
+                .b
+                .trace_function_infos
+                .push(to_u32(v, "trace_function_infos")?),
+            Section::TraceTree => {
+                let b = &mut self.b;
+                if b.rec_len >= 4 {
+                    return Err(ErrorKind::Inconsistent(
+                        "trace tree node has too many fields".into(),
+                    ));
+                }
+                b.rec[b.rec_len] = v;
+                b.rec_len += 1;
+            }
+            Section::Samples => {
+                let sf = self
+                    .header
+                    .as_ref()
+                    .map_or(2, |h| h.layout.sample_field_count.max(1));
+                let b = &mut self.b;
+                b.rec[b.rec_len.min(15)] = v;
+                b.rec_len += 1;
+                if b.rec_len == sf {
+                    b.rec_len = 0;
+                    let second = if sf > 1 { b.rec[1] } else { 0 };
+                    b.samples.push((b.rec[0], second));
+                }
+            }
+            Section::Locations => self.b.raw_locations.push(v),
+        }
+        Ok(())
+    }
+
+    fn push_node(&mut self) -> Result<(), ErrorKind> {
+        let h = self.header.as_ref().expect("header before nodes");
+        let l = &h.layout;
+        let b = &mut self.b;
+        let r = &b.rec;
+        let ty = r[l.node_type];
+        if ty >= h.node_type_names.len() as u64 {
+            return Err(ErrorKind::Inconsistent(format!(
+                "node {} has type {ty}, but only {} node types are declared",
+                b.node_type.len(),
+                h.node_type_names.len()
+            )));
+        }
+        b.node_type.push(ty as u8);
+        b.node_name.push(StrIdx(to_u32(r[l.node_name], "nodes")?));
+        b.node_id.push(to_u32(r[l.node_id], "nodes")?);
+        b.self_size.push(r[l.node_self_size]);
+        b.edge_counts.push(to_u32(r[l.node_edge_count], "nodes")?);
+        if let Some(t) = l.node_trace_node_id {
+            b.trace_node_id.push(to_u32(r[t], "nodes")?);
+        }
+        if let Some(d) = l.node_detachedness {
+            b.detachedness.push(r[d].min(255) as u8);
+        }
+        Ok(())
+    }
+
+    fn push_edge(&mut self) -> Result<(), ErrorKind> {
+        let h = self.header.as_ref().expect("header before edges");
+        let l = &h.layout;
+        let b = &mut self.b;
+        let r = &b.rec;
+        let ty = r[l.edge_type];
+        if ty >= h.edge_type_names.len() as u64 {
+            return Err(ErrorKind::Inconsistent(format!(
+                "edge {} has type {ty}, but only {} edge types are declared",
+                b.edge_type.len(),
+                h.edge_type_names.len()
+            )));
+        }
+        let to = r[l.edge_to_node];
+        let nfc = l.node_field_count as u64;
+        if to % nfc != 0 {
+            return Err(ErrorKind::Inconsistent(format!(
+                "edge {} points to node index {to}, which is not a multiple of the node field count {nfc}",
+                b.edge_type.len()
+            )));
+        }
+        let ord = to / nfc;
+        if ord >= b.node_type.len() as u64 {
+            return Err(ErrorKind::Inconsistent(format!(
+                "edge {} points to node {ord}, but there are only {} nodes",
+                b.edge_type.len(),
+                b.node_type.len()
+            )));
+        }
+        b.edge_type.push(ty as u8);
+        b.edge_name.push(to_u32(r[l.edge_name], "edges")?);
+        b.edge_to.push(NodeIdx(ord as u32));
+        Ok(())
+    }
+
+    fn open_trace_children(&mut self) -> Result<(), ErrorKind> {
+        let b = &mut self.b;
+        if b.rec_len != 4 {
+            return Err(ErrorKind::Inconsistent(
+                "trace tree node does not have 4 fields before its children".into(),
+            ));
+        }
+        b.rec_len = 0;
+        let parent = b.trace_stack.last().copied().unwrap_or(u32::MAX);
+        let idx = b.trace_tree.len() as u32;
+        b.trace_tree.push(TraceNode {
+            id: to_u32(b.rec[0], "trace_tree")?,
+            function_info_index: to_u32(b.rec[1], "trace_tree")?,
+            count: to_u32(b.rec[2], "trace_tree")?,
+            size: b.rec[3],
+            parent,
+        });
+        b.trace_stack.push(idx);
+        Ok(())
+    }
+
+    fn end_ints(&mut self, section: Section) -> Result<(), ErrorKind> {
+        let b = &mut self.b;
+        if b.rec_len != 0 && section != Section::Samples {
+            return Err(ErrorKind::Inconsistent(format!(
+                "\"{}\" ends in the middle of a record ({} values left over)",
+                section.name(),
+                b.rec_len
+            )));
+        }
+        b.rec_len = 0;
+        if section == Section::Nodes {
+            b.nodes_done = true;
+        }
+        Ok(())
+    }
+
+    fn scan_strings(&mut self, chunk: &[u8], start: usize) -> Result<usize, ParseError> {
+        let State::Strings { mut phase } = self.state else {
+            unreachable!()
+        };
+        let mut i = start;
+        let n = chunk.len();
+        while i < n {
+            match phase {
+                StrPhase::InString => {
+                    let rest = &chunk[i..];
+                    match memchr::memchr2(b'"', b'\\', rest) {
+                        None => {
+                            self.b.str_data.extend_from_slice(rest);
+                            i = n;
+                        }
+                        Some(p) => {
+                            self.b.str_data.extend_from_slice(&rest[..p]);
+                            let c = rest[p];
+                            i += p + 1;
+                            if c == b'"' {
+                                self.end_string(i - 1)?;
+                                phase = StrPhase::After;
+                            } else {
+                                phase = StrPhase::Escape;
+                            }
+                        }
+                    }
+                }
+                StrPhase::Escape => {
+                    let c = chunk[i];
+                    i += 1;
+                    let out = match c {
+                        b'"' => b'"',
+                        b'\\' => b'\\',
+                        b'/' => b'/',
+                        b'b' => 0x08,
+                        b'f' => 0x0c,
+                        b'n' => b'\n',
+                        b'r' => b'\r',
+                        b't' => b'\t',
+                        b'u' => {
+                            self.b.unicode = 0;
+                            self.b.unicode_digits = 0;
+                            phase = StrPhase::Unicode;
+                            continue;
+                        }
+                        _ => {
+                            return Err(self.err(
+                                i - 1,
+                                ErrorKind::BadString(format!("unknown escape '\\{}'", c as char)),
+                            ));
+                        }
+                    };
+                    self.flush_high_surrogate();
+                    self.b.str_data.push(out);
+                    phase = StrPhase::InString;
+                }
+                StrPhase::Unicode => {
+                    let c = chunk[i];
+                    i += 1;
+                    let d = match c {
+                        b'0'..=b'9' => c - b'0',
+                        b'a'..=b'f' => c - b'a' + 10,
+                        b'A'..=b'F' => c - b'A' + 10,
+                        _ => {
+                            return Err(
+                                self.err(i - 1, ErrorKind::BadString("bad \\u escape".into()))
+                            );
+                        }
+                    };
+                    self.b.unicode = self.b.unicode * 16 + d as u32;
+                    self.b.unicode_digits += 1;
+                    if self.b.unicode_digits == 4 {
+                        self.push_utf16_unit(self.b.unicode);
+                        phase = StrPhase::InString;
+                    }
+                }
+                StrPhase::First | StrPhase::Value | StrPhase::After => {
+                    let c = chunk[i];
+                    i += 1;
+                    if is_ws(c) {
+                        continue;
+                    }
+                    match (phase, c) {
+                        (StrPhase::First | StrPhase::Value, b'"') => {
+                            self.b.str_start = self.b.str_data.len();
+                            self.b.str_start_offset = self.base + i as u64 - 1;
+                            phase = StrPhase::InString;
+                        }
+                        (StrPhase::After, b',') => phase = StrPhase::Value,
+                        (StrPhase::First | StrPhase::After, b']') => {
+                            self.state = State::AfterValue;
+                            return Ok(i);
+                        }
+                        _ => {
+                            return Err(self.unexpected(
+                                i - 1,
+                                c,
+                                "a string, ',' or ']' in \"strings\"",
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+        self.state = State::Strings { phase };
+        Ok(i)
+    }
+
+    fn push_utf16_unit(&mut self, u: u32) {
+        let b = &mut self.b;
+        if (0xD800..0xDC00).contains(&u) {
+            if b.pending_high.is_some() {
+                push_char(&mut b.str_data, char::REPLACEMENT_CHARACTER);
+            }
+            b.pending_high = Some(u);
+            return;
+        }
+        if (0xDC00..0xE000).contains(&u) {
+            match b.pending_high.take() {
+                Some(h) => {
+                    let cp = 0x10000 + ((h - 0xD800) << 10) + (u - 0xDC00);
+                    push_char(
+                        &mut b.str_data,
+                        char::from_u32(cp).unwrap_or(char::REPLACEMENT_CHARACTER),
+                    );
+                }
+                None => push_char(&mut b.str_data, char::REPLACEMENT_CHARACTER),
+            }
+            return;
+        }
+        self.flush_high_surrogate();
+        push_char(
+            &mut self.b.str_data,
+            char::from_u32(u).unwrap_or(char::REPLACEMENT_CHARACTER),
+        );
+    }
+
+    /// A lone high surrogate (JS strings may hold one) becomes U+FFFD.
+    fn flush_high_surrogate(&mut self) {
+        if self.b.pending_high.take().is_some() {
+            push_char(&mut self.b.str_data, char::REPLACEMENT_CHARACTER);
+        }
+    }
+
+    fn end_string(&mut self, _pos: usize) -> Result<(), ParseError> {
+        self.flush_high_surrogate();
+        let b = &mut self.b;
+        if let Err(e) = std::str::from_utf8(&b.str_data[b.str_start..]) {
+            return Err(ParseError {
+                offset: b.str_start_offset + 1 + e.valid_up_to() as u64,
+                kind: ErrorKind::BadString(format!("invalid UTF-8 in string {}", b.str_ends.len())),
+            });
+        }
+        b.str_ends.push(b.str_data.len() as u64);
+        Ok(())
+    }
+
+    /// Finish parsing: check that the snapshot was complete and consistent and build the graph.
+    pub fn finish(self) -> Result<HeapGraph, ParseError> {
+        let end = self.base;
+        let at = |kind| ParseError { offset: end, kind };
+        let inside = match self.state {
+            State::Done => None,
+            State::Start => Some("the file (no data)"),
+            State::Header { .. } => Some("the \"snapshot\" header"),
+            State::Ints { section, .. } => Some(section.name()),
+            State::Strings { .. } => Some("strings"),
+            _ => Some("the top-level object"),
+        };
+        if let Some(inside) = inside {
+            return Err(at(ErrorKind::Truncated { inside }));
+        }
+        let header = self
+            .header
+            .ok_or_else(|| at(ErrorKind::MissingSection("snapshot")))?;
+        for s in ["nodes", "edges", "strings"] {
+            if !self.seen.contains(&s) {
+                return Err(at(ErrorKind::MissingSection(s)));
+            }
+        }
+        let b = self.b;
+        build_graph(header, b).map_err(at)
+    }
+}
+
+fn build_graph(header: Header, b: Builder) -> Result<HeapGraph, ErrorKind> {
+    let node_count = b.node_type.len();
+    let edge_count = b.edge_type.len();
+    if node_count as u64 != header.node_count {
+        return Err(ErrorKind::Inconsistent(format!(
+            "header says {} nodes, \"nodes\" holds {node_count}",
+            header.node_count
+        )));
+    }
+    if edge_count as u64 != header.edge_count {
+        return Err(ErrorKind::Inconsistent(format!(
+            "header says {} edges, \"edges\" holds {edge_count}",
+            header.edge_count
+        )));
+    }
+    if node_count == 0 {
+        return Err(ErrorKind::Inconsistent("the snapshot has no nodes".into()));
+    }
+    if node_count >= u32::MAX as usize || edge_count >= u32::MAX as usize {
+        return Err(ErrorKind::Inconsistent(
+            "more than 4 billion nodes or edges".into(),
+        ));
+    }
+    let root = header.root_index / header.layout.node_field_count as u64;
+    if root >= node_count as u64 {
+        return Err(ErrorKind::Inconsistent(format!(
+            "root node {root} does not exist"
+        )));
+    }
+
+    // Forward CSR from the per-node edge counts.
+    let mut first_edge = Vec::with_capacity(node_count + 1);
+    let mut acc: u64 = 0;
+    for &c in &b.edge_counts {
+        first_edge.push(acc as u32);
+        acc += c as u64;
+        if acc > edge_count as u64 {
+            break;
+        }
+    }
+    if acc != edge_count as u64 {
+        return Err(ErrorKind::Inconsistent(format!(
+            "node edge counts add up to {acc}{}, but \"edges\" holds {edge_count}",
+            if first_edge.len() < node_count {
+                " or more"
+            } else {
+                ""
+            }
+        )));
+    }
+    first_edge.push(acc as u32);
+    drop(b.edge_counts);
+
+    let strings = StringTable {
+        data: String::from_utf8(b.str_data)
+            .map_err(|_| ErrorKind::BadString("invalid UTF-8".into()))?,
+        ends: b.str_ends,
+    };
+    let string_count = strings.len() as u32;
+    if let Some((n, s)) = b
+        .node_name
+        .iter()
+        .enumerate()
+        .find(|(_, s)| s.0 >= string_count)
+    {
+        return Err(ErrorKind::Inconsistent(format!(
+            "node {n} names string {}, but there are only {string_count} strings",
+            s.0
+        )));
+    }
+    let edge_kind_of: Vec<EdgeKind> = header
+        .edge_type_names
+        .iter()
+        .map(|t| EdgeKind::from_name(t))
+        .collect();
+    let node_kind_of: Vec<NodeKind> = header
+        .node_type_names
+        .iter()
+        .map(|t| NodeKind::from_name(t))
+        .collect();
+    for (e, (&t, &name)) in b.edge_type.iter().zip(&b.edge_name).enumerate() {
+        if !edge_kind_of[t as usize].has_index_name() && name >= string_count {
+            return Err(ErrorKind::Inconsistent(format!(
+                "edge {e} names string {name}, but there are only {string_count} strings"
+            )));
+        }
+    }
+
+    // Reverse CSR (retainers), by counting sort over edge targets.
+    let mut first_retainer = vec![0u32; node_count + 1];
+    for &t in &b.edge_to {
+        first_retainer[t.idx() + 1] += 1;
+    }
+    for i in 0..node_count {
+        first_retainer[i + 1] += first_retainer[i];
+    }
+    let mut fill = first_retainer.clone();
+    let mut retainer_edge = vec![crate::EdgeIdx(0); edge_count];
+    let mut retainer_node = vec![NodeIdx(0); edge_count];
+    for n in 0..node_count {
+        for e in first_edge[n]..first_edge[n + 1] {
+            let t = b.edge_to[e as usize].idx();
+            let slot = fill[t] as usize;
+            fill[t] += 1;
+            retainer_edge[slot] = crate::EdgeIdx(e);
+            retainer_node[slot] = NodeIdx(n as u32);
+        }
+    }
+    drop(fill);
+
+    let l = &header.layout;
+    let mut locations = Vec::new();
+    if l.location_field_count > 0 && !b.raw_locations.is_empty() {
+        let (Some(oi), Some(si), Some(li), Some(ci)) = (
+            l.location_object_index,
+            l.location_script_id,
+            l.location_line,
+            l.location_column,
+        ) else {
+            return Err(ErrorKind::BadHeader(
+                "location_fields lacks object_index/script_id/line/column".into(),
+            ));
+        };
+        if b.raw_locations.len() % l.location_field_count != 0 {
+            return Err(ErrorKind::Inconsistent(
+                "\"locations\" ends in the middle of a record".into(),
+            ));
+        }
+        let nfc = l.node_field_count as u64;
+        for rec in b.raw_locations.chunks_exact(l.location_field_count) {
+            let obj = rec[oi];
+            if obj % nfc != 0 || obj / nfc >= node_count as u64 {
+                return Err(ErrorKind::Inconsistent(format!(
+                    "location refers to invalid node index {obj}"
+                )));
+            }
+            locations.push(Location {
+                node: NodeIdx((obj / nfc) as u32),
+                script_id: to_u32(rec[si], "locations")?,
+                line: to_u32(rec[li], "locations")?,
+                column: to_u32(rec[ci], "locations")?,
+            });
+        }
+        // DevTools keeps the last location recorded for a node.
+        locations.reverse();
+        locations.sort_by_key(|l| l.node);
+        locations.dedup_by_key(|l| l.node);
+    }
+
+    let trace_node_id = if b.trace_node_id.is_empty() {
+        vec![0; node_count]
+    } else {
+        b.trace_node_id
+    };
+    let detachedness = if b.detachedness.is_empty() {
+        vec![0; node_count]
+    } else {
+        b.detachedness
+    };
+
+    Ok(HeapGraph {
+        node_kind_of,
+        edge_kind_of,
+        node_type: b.node_type,
+        node_name: b.node_name,
+        node_id: b.node_id,
+        self_size: b.self_size,
+        first_edge,
+        trace_node_id,
+        detachedness,
+        edge_type: b.edge_type,
+        edge_name: b.edge_name,
+        edge_to: b.edge_to,
+        first_retainer,
+        retainer_edge,
+        retainer_node,
+        strings,
+        locations,
+        trace_function_infos: b.trace_function_infos,
+        trace_tree: b.trace_tree,
+        samples: b.samples,
+        root: NodeIdx(root as u32),
+        header,
+    })
+}
+
+#[inline]
+fn is_ws(c: u8) -> bool {
+    matches!(c, b' ' | b'\n' | b'\r' | b'\t')
+}
+
+fn to_u32(v: u64, section: &'static str) -> Result<u32, ErrorKind> {
+    u32::try_from(v).map_err(|_| ErrorKind::BadNumber { section })
+}
+
+fn push_char(out: &mut Vec<u8>, c: char) {
+    let mut buf = [0u8; 4];
+    out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+}
+
+/// Parse a complete snapshot held in memory (feeds it in one chunk).
+pub fn parse_bytes(bytes: &[u8]) -> Result<HeapGraph, ParseError> {
+    let mut p = Parser::new();
+    p.feed(bytes)?;
+    p.finish()
+}
