@@ -1,0 +1,88 @@
+//! Helpers shared by the integration tests: temporary directories, running
+//! node fixture programs, the DevTools oracle, and the leakhound binary.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("repo root")
+}
+
+/// A directory removed when dropped.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static N: AtomicU32 = AtomicU32::new(0);
+        let p = std::env::temp_dir().join(format!(
+            "leakhound-{tag}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&p).expect("create temp dir");
+        TempDir(p)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn check(what: &str, out: std::io::Result<Output>) -> Output {
+    let out = out.unwrap_or_else(|e| {
+        panic!("cannot run {what}: {e} (is node installed? .ci/run installs it)")
+    });
+    assert!(
+        out.status.success(),
+        "{what} failed ({}):\n{}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// Runs `node <repo>/<script> args...` and returns its output; panics on failure.
+pub fn node_script(script: &str, args: &[&str]) -> Output {
+    let path = repo().join(script);
+    check(
+        &format!("node {script}"),
+        Command::new("node").arg(&path).args(args).output(),
+    )
+}
+
+/// Runs the DevTools oracle and parses its JSON output.
+pub fn oracle(args: &[&str]) -> serde_json::Value {
+    let bundle = repo().join("oracle/dist/devtools-oracle.cjs");
+    assert!(
+        bundle.exists(),
+        "{} is missing: run `npm ci --prefix oracle && node oracle/build.mjs` (.ci/run does)",
+        bundle.display()
+    );
+    let out = check(
+        &format!("devtools oracle {}", args.join(" ")),
+        Command::new("node")
+            .arg("--max-old-space-size=8192")
+            .arg(&bundle)
+            .args(args)
+            .output(),
+    );
+    serde_json::from_slice(&out.stdout).expect("oracle prints JSON")
+}
+
+/// The leakhound binary built for this test run.
+pub fn leakhound() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_leakhound"))
+}
