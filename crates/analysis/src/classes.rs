@@ -37,6 +37,15 @@ impl ClassNames {
         ClassIdx(i)
     }
 
+    /// Number of class indexes (snapshot strings plus added names).
+    pub fn len(&self) -> usize {
+        self.base as usize + self.added.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     pub fn get<'a>(&'a self, graph: &'a HeapGraph, c: ClassIdx) -> &'a str {
         if c.0 < self.base {
             graph.string(StrIdx(c.0))

@@ -68,6 +68,7 @@ pub(crate) struct Dominators {
 pub(crate) fn compute(graph: &HeapGraph, essential: &BitVec, shallow: &[u64]) -> Dominators {
     let node_count = graph.node_count();
     let len = node_count + 1;
+    let essential_slots = essential_by_slot(graph, essential);
     // 1-based vertex numbers; 0 means "none".
     let mut parent = vec![0u32; len];
     let mut ancestor = vec![0u32; len];
@@ -130,7 +131,8 @@ pub(crate) fn compute(graph: &HeapGraph, essential: &BitVec, shallow: &[u64]) ->
     if (n as usize) < node_count {
         unreachable_count = node_count - n as usize;
         for v in 1..=node_count as u32 {
-            if semi[v as usize] == 0 && only_weak_retainers(graph, essential, NodeIdx(v - 1)) {
+            if semi[v as usize] == 0 && only_weak_retainers(graph, &essential_slots, NodeIdx(v - 1))
+            {
                 parent[v as usize] = r;
                 dfs(
                     v,
@@ -185,8 +187,10 @@ pub(crate) fn compute(graph: &HeapGraph, essential: &BitVec, shallow: &[u64]) ->
         let w = vertex[i as usize];
         let wi = w as usize;
         let mut is_orphan = true;
-        for (e, src) in graph.retainers(NodeIdx(w - 1)) {
-            if !essential.get(e.idx()) {
+        let wn = NodeIdx(w - 1);
+        let first_slot = graph.first_retainer_slot(wn);
+        for (k, &src) in graph.retainer_nodes(wn).iter().enumerate() {
+            if !essential_slots.get(first_slot + k) {
                 continue;
             }
             is_orphan = false;
@@ -261,8 +265,29 @@ pub(crate) fn compute(graph: &HeapGraph, essential: &BitVec, shallow: &[u64]) ->
     }
 }
 
-fn only_weak_retainers(graph: &HeapGraph, essential: &BitVec, n: NodeIdx) -> bool {
-    graph.retainers(n).all(|(e, _)| !essential.get(e.idx()))
+fn only_weak_retainers(graph: &HeapGraph, essential_slots: &BitVec, n: NodeIdx) -> bool {
+    let first = graph.first_retainer_slot(n);
+    (0..graph.retainer_count(n)).all(|k| !essential_slots.get(first + k))
+}
+
+/// The essential-edge bits rearranged by retainer slot (the reverse CSR order).
+fn essential_by_slot(graph: &HeapGraph, essential: &BitVec) -> BitVec {
+    let mut fill: Vec<u32> = graph
+        .nodes()
+        .map(|n| graph.first_retainer_slot(n) as u32)
+        .collect();
+    let mut slots = BitVec::new(graph.edge_count());
+    for n in graph.nodes() {
+        for e in graph.edges(n) {
+            let t = graph.edge_target(EdgeIdx(e)).idx();
+            let slot = fill[t];
+            fill[t] += 1;
+            if essential.get(e as usize) {
+                slots.set(slot as usize);
+            }
+        }
+    }
+    slots
 }
 
 fn dominated_nodes(root: NodeIdx, idom: &[NodeIdx]) -> (Vec<u32>, Vec<NodeIdx>) {

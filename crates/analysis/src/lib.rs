@@ -142,17 +142,41 @@ impl Analysis {
     }
 
     fn aggregates_for(&self, graph: &HeapGraph, classes: &Classes<'_>) -> Vec<ClassAggregate> {
-        let mut index: HashMap<ClassKey, usize> = HashMap::new();
+        // Class keys without a location index a dense table; located ones a map.
+        let mut by_class: Vec<u32> = vec![u32::MAX; classes.names.len()];
+        let mut by_location: HashMap<ClassKey, usize> = HashMap::new();
+        let mut agg_of: Vec<u32> = vec![u32::MAX; graph.node_count()];
         let mut aggs: Vec<(ClassKey, ClassAggregate)> = Vec::new();
+        let locations = graph.locations();
+        let mut next_location = 0;
         for n in graph.nodes() {
             let size = self.shallow[n.idx()];
             if size == 0 {
                 continue;
             }
-            let key = classes.key(graph, n);
+            while next_location < locations.len() && locations[next_location].node < n {
+                next_location += 1;
+            }
+            let class = classes.class[n.idx()];
+            let key = match locations.get(next_location) {
+                Some(l) if l.node == n && graph.kind(n) == NodeKind::Object => ClassKey::Located {
+                    script_id: l.script_id,
+                    line: l.line,
+                    column: l.column,
+                    class,
+                },
+                _ => ClassKey::Class(class),
+            };
             let d = self.distance[n.idx()];
-            match index.get(&key) {
-                Some(&i) => {
+            let found = match key {
+                ClassKey::Class(c) => {
+                    Some(by_class[c.0 as usize] as usize).filter(|&i| i != u32::MAX as usize)
+                }
+                ClassKey::Located { .. } => by_location.get(&key).copied(),
+            };
+            match found {
+                Some(i) => {
+                    agg_of[n.idx()] = i as u32;
                     let a = &mut aggs[i].1;
                     a.count += 1;
                     a.self_size += size;
@@ -160,7 +184,13 @@ impl Analysis {
                     a.nodes.push(n);
                 }
                 None => {
-                    index.insert(key.clone(), aggs.len());
+                    agg_of[n.idx()] = aggs.len() as u32;
+                    match key {
+                        ClassKey::Class(c) => by_class[c.0 as usize] = aggs.len() as u32,
+                        ClassKey::Located { .. } => {
+                            by_location.insert(key.clone(), aggs.len());
+                        }
+                    }
                     let location = match key {
                         ClassKey::Located {
                             script_id,
@@ -186,13 +216,17 @@ impl Analysis {
                 }
             }
         }
-        self.class_retained(graph, classes, &index, &mut aggs);
+        drop(by_class);
+        drop(by_location);
+        self.class_retained(graph, &agg_of, &mut aggs);
         // Internal keys that share a public key: the later one wins, as in DevTools.
         let mut by_public: HashMap<String, usize> = HashMap::new();
         let mut out: Vec<Option<ClassAggregate>> = Vec::with_capacity(aggs.len());
         for (key, mut agg) in aggs {
             let public = classes.public_key(graph, &key);
-            agg.nodes.sort_by_key(|&n| graph.id(n));
+            if !agg.nodes.is_sorted_by_key(|&n| graph.id(n)) {
+                agg.nodes.sort_unstable_by_key(|&n| graph.id(n));
+            }
             agg.key = public.clone();
             match by_public.get(&public) {
                 Some(&i) => out[i] = Some(agg),
@@ -208,8 +242,7 @@ impl Analysis {
     fn class_retained(
         &self,
         graph: &HeapGraph,
-        classes: &Classes<'_>,
-        index: &HashMap<ClassKey, usize>,
+        agg_of: &[u32],
         aggs: &mut [(ClassKey, ClassAggregate)],
     ) {
         // Depth-first over the dominator tree; a class is "open" while we are
@@ -226,7 +259,7 @@ impl Analysis {
             }
             let mut opened = None;
             if self.shallow[n.idx()] != 0 {
-                let i = index[&classes.key(graph, n)];
+                let i = agg_of[n.idx()] as usize;
                 if !open[i] {
                     aggs[i].1.retained_size += self.retained[n.idx()];
                     if !self.dominated(n).is_empty() {

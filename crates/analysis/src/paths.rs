@@ -43,19 +43,29 @@ pub fn retainer_path(
         if d == 1 {
             break;
         }
+        // Closest retainers first; edges are looked up only for those.
+        let mut sources: Vec<(i32, NodeIdx)> = graph
+            .retainer_nodes(cur)
+            .iter()
+            .map(|&s| (analysis.distance[s.idx()], s))
+            .filter(|&(d, _)| d >= 0)
+            .collect();
+        sources.sort_unstable();
+        sources.dedup();
         let mut best: Option<(i32, u8, EdgeIdx, NodeIdx)> = None;
-        for (e, src) in graph.retainers(cur) {
-            let kind = graph.edge_kind(e);
-            if kind == EdgeKind::Weak {
-                continue;
+        for (sd, src) in sources {
+            if best.is_some_and(|b| b.0 < sd) {
+                break;
             }
-            let sd = analysis.distance[src.idx()];
-            if sd < 0 {
-                continue;
-            }
-            let cand = (sd, edge_preference(kind), e, src);
-            if best.is_none_or(|b| (cand.0, cand.1) < (b.0, b.1)) {
-                best = Some(cand);
+            for e in graph.edge_indices(src) {
+                let kind = graph.edge_kind(e);
+                if graph.edge_target(e) != cur || kind == EdgeKind::Weak {
+                    continue;
+                }
+                let cand = (sd, edge_preference(kind), e, src);
+                if best.is_none_or(|b| (cand.0, cand.1) < (b.0, b.1)) {
+                    best = Some(cand);
+                }
             }
         }
         let Some((sd, _, e, src)) = best else { break };

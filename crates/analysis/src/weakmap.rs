@@ -8,14 +8,21 @@ use heapsnap::{HeapGraph, StrIdx};
 /// Cache of parsed ephemeron edge names, keyed by string index.
 #[derive(Default)]
 pub(crate) struct WeakMapNames {
+    /// Per string: 0 not looked at, 1 not an ephemeron name, 2 parsed (in `cache`).
+    state: Vec<u8>,
     cache: HashMap<u32, Option<(u64, std::ops::Range<usize>)>>,
     re: Option<regex::Regex>,
 }
 
 impl WeakMapNames {
     fn parse(&mut self, graph: &HeapGraph, name_idx: u32) -> Option<(u64, std::ops::Range<usize>)> {
-        if let Some(hit) = self.cache.get(&name_idx) {
-            return hit.clone();
+        if self.state.len() != graph.strings().len() {
+            self.state = vec![0; graph.strings().len()];
+        }
+        match self.state.get(name_idx as usize) {
+            Some(1) | None => return None,
+            Some(2) => return self.cache.get(&name_idx).cloned().flatten(),
+            _ => {}
         }
         let name = graph.strings().try_get(StrIdx(name_idx)).unwrap_or("");
         let parsed = if name.contains("pair in WeakMap (table @") {
@@ -32,7 +39,12 @@ impl WeakMapNames {
         } else {
             None
         };
-        self.cache.insert(name_idx, parsed.clone());
+        if parsed.is_some() {
+            self.state[name_idx as usize] = 2;
+            self.cache.insert(name_idx, parsed.clone());
+        } else {
+            self.state[name_idx as usize] = 1;
+        }
         parsed
     }
 

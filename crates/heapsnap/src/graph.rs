@@ -207,7 +207,6 @@ pub struct HeapGraph {
     pub(crate) edge_to: Vec<NodeIdx>,
 
     pub(crate) first_retainer: Vec<u32>,
-    pub(crate) retainer_edge: Vec<EdgeIdx>,
     pub(crate) retainer_node: Vec<NodeIdx>,
 
     pub(crate) strings: StringTable,
@@ -283,11 +282,12 @@ impl HeapGraph {
     }
 
     pub fn trace_node_id(&self, n: NodeIdx) -> u32 {
-        self.trace_node_id[n.idx()]
+        self.trace_node_id.get(n.idx()).copied().unwrap_or(0)
     }
 
+    /// DOM link state (0 unknown, 1 attached, 2 detached).
     pub fn detachedness(&self, n: NodeIdx) -> u8 {
-        self.detachedness[n.idx()]
+        self.detachedness.get(n.idx()).copied().unwrap_or(0)
     }
 
     #[inline]
@@ -347,10 +347,44 @@ impl HeapGraph {
         }
     }
 
-    /// Retainers of `n`: (retaining edge, retaining node) pairs.
+    /// Retaining nodes of `n`, one entry per retaining edge, in edge order.
+    ///
+    /// Retainer slot `i` of `n` (position `first_retainer_slot(n) + i`) belongs
+    /// to the `i`-th edge into `n`, counting all edges in order.
+    #[inline]
+    pub fn retainer_nodes(&self, n: NodeIdx) -> &[NodeIdx] {
+        &self.retainer_node
+            [self.first_retainer[n.idx()] as usize..self.first_retainer[n.idx() + 1] as usize]
+    }
+
+    /// Position of the first retainer slot of `n` in the flat retainer array.
+    #[inline]
+    pub fn first_retainer_slot(&self, n: NodeIdx) -> usize {
+        self.first_retainer[n.idx()] as usize
+    }
+
+    /// Retainers of `n` with their edges: (retaining edge, retaining node), in edge order.
+    ///
+    /// Edges are not stored per retainer (to save memory): each is found by
+    /// scanning the retaining node's edges, so this is for reports, not hot loops.
     pub fn retainers(&self, n: NodeIdx) -> impl Iterator<Item = (EdgeIdx, NodeIdx)> + '_ {
-        let r = self.first_retainer[n.idx()] as usize..self.first_retainer[n.idx() + 1] as usize;
-        r.map(move |i| (self.retainer_edge[i], self.retainer_node[i]))
+        let sources = self.retainer_nodes(n);
+        let mut i = 0;
+        std::iter::from_fn(move || {
+            let &src = sources.get(i)?;
+            // The k-th consecutive slot of one source is its k-th edge to n.
+            let mut k = 0;
+            while k < i && sources[i - k - 1] == src {
+                k += 1;
+            }
+            i += 1;
+            let e = self
+                .edges(src)
+                .map(EdgeIdx)
+                .filter(|&e| self.edge_to[e.idx()] == n)
+                .nth(k)?;
+            Some((e, src))
+        })
     }
 
     pub fn retainer_count(&self, n: NodeIdx) -> usize {
@@ -403,7 +437,7 @@ impl HeapGraph {
         let n = self.node_count();
         let e = self.edge_count();
         n * (1 + 4 + 4 + 8 + 4 + 4 + 1 + 4)
-            + e * (1 + 4 + 4 + 4 + 4)
+            + e * (1 + 4 + 4 + 4)
             + self.strings.heap_bytes()
             + self.locations.len() * std::mem::size_of::<Location>()
     }

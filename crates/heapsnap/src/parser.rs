@@ -105,7 +105,35 @@ pub struct Parser {
     header_buf: Vec<u8>,
     header: Option<Header>,
     seen: Vec<&'static str>,
+    size_hint: Option<u64>,
     b: Builder,
+}
+
+/// Without a size hint, never reserve room for more than this many records up front.
+const MAX_BLIND_RESERVE: u64 = 1 << 26;
+
+impl Builder {
+    /// Reserves the node columns for the count the header announces, bounded
+    /// by what the remaining input could possibly hold.
+    fn reserve_nodes(&mut self, header: &Header, bytes_left: Option<u64>) {
+        let nfc = header.layout.node_field_count.max(1) as u64;
+        let bound = bytes_left.map_or(MAX_BLIND_RESERVE, |b| b / (2 * nfc));
+        let n = header.node_count.min(bound) as usize;
+        self.node_type.reserve_exact(n);
+        self.node_name.reserve_exact(n);
+        self.node_id.reserve_exact(n);
+        self.self_size.reserve_exact(n);
+        self.edge_counts.reserve_exact(n);
+    }
+
+    fn reserve_edges(&mut self, header: &Header, bytes_left: Option<u64>) {
+        let efc = header.layout.edge_field_count.max(1) as u64;
+        let bound = bytes_left.map_or(MAX_BLIND_RESERVE * 4, |b| b / (2 * efc));
+        let n = header.edge_count.min(bound) as usize;
+        self.edge_type.reserve_exact(n);
+        self.edge_name.reserve_exact(n);
+        self.edge_to.reserve_exact(n);
+    }
 }
 
 impl Default for Parser {
@@ -158,8 +186,16 @@ impl Parser {
             header_buf: Vec::new(),
             header: None,
             seen: Vec::new(),
+            size_hint: None,
             b: Builder::default(),
         }
+    }
+
+    /// A parser for an input of known total size (lets it size its columns once).
+    pub fn with_size_hint(total_bytes: u64) -> Parser {
+        let mut p = Parser::new();
+        p.size_hint = Some(total_bytes);
+        p
     }
 
     /// Bytes consumed so far.
@@ -360,6 +396,13 @@ impl Parser {
                     ));
                 }
                 self.b.rec_len = 0;
+                if section == Section::Edges {
+                    let header = self.header.as_ref().expect("checked above");
+                    let left = self
+                        .size_hint
+                        .map(|h| h.saturating_sub(self.base + pos as u64));
+                    self.b.reserve_edges(header, left);
+                }
                 Ok(State::Ints {
                     section,
                     phase: IntPhase::First,
@@ -433,6 +476,10 @@ impl Parser {
                 kind,
             })?;
             self.b.node_field_count = header.layout.node_field_count;
+            let left = self
+                .size_hint
+                .map(|h| h.saturating_sub(self.base + stop as u64));
+            self.b.reserve_nodes(&header, left);
             self.header = Some(header);
             self.header_buf = Vec::new();
             self.state = State::AfterValue;
@@ -683,11 +730,21 @@ impl Parser {
         b.node_id.push(to_u32(r[l.node_id], "nodes")?);
         b.self_size.push(r[l.node_self_size]);
         b.edge_counts.push(to_u32(r[l.node_edge_count], "nodes")?);
+        // Mostly all zero: materialised only once a non-zero value shows up.
+        let ordinal = b.node_type.len() - 1;
         if let Some(t) = l.node_trace_node_id {
-            b.trace_node_id.push(to_u32(r[t], "nodes")?);
+            let v = to_u32(r[t], "nodes")?;
+            if v != 0 || !b.trace_node_id.is_empty() {
+                b.trace_node_id.resize(ordinal, 0);
+                b.trace_node_id.push(v);
+            }
         }
         if let Some(d) = l.node_detachedness {
-            b.detachedness.push(r[d].min(255) as u8);
+            let v = r[d].min(255) as u8;
+            if v != 0 || !b.detachedness.is_empty() {
+                b.detachedness.resize(ordinal, 0);
+                b.detachedness.push(v);
+            }
         }
         Ok(())
     }
@@ -1047,14 +1104,12 @@ fn build_graph(header: Header, b: Builder) -> Result<HeapGraph, ErrorKind> {
         first_retainer[i + 1] += first_retainer[i];
     }
     let mut fill = first_retainer.clone();
-    let mut retainer_edge = vec![crate::EdgeIdx(0); edge_count];
     let mut retainer_node = vec![NodeIdx(0); edge_count];
     for n in 0..node_count {
         for e in first_edge[n]..first_edge[n + 1] {
             let t = b.edge_to[e as usize].idx();
             let slot = fill[t] as usize;
             fill[t] += 1;
-            retainer_edge[slot] = crate::EdgeIdx(e);
             retainer_node[slot] = NodeIdx(n as u32);
         }
     }
@@ -1099,16 +1154,14 @@ fn build_graph(header: Header, b: Builder) -> Result<HeapGraph, ErrorKind> {
         locations.dedup_by_key(|l| l.node);
     }
 
-    let trace_node_id = if b.trace_node_id.is_empty() {
-        vec![0; node_count]
-    } else {
-        b.trace_node_id
-    };
-    let detachedness = if b.detachedness.is_empty() {
-        vec![0; node_count]
-    } else {
-        b.detachedness
-    };
+    let mut trace_node_id = b.trace_node_id;
+    if !trace_node_id.is_empty() {
+        trace_node_id.resize(node_count, 0);
+    }
+    let mut detachedness = b.detachedness;
+    if !detachedness.is_empty() {
+        detachedness.resize(node_count, 0);
+    }
 
     Ok(HeapGraph {
         node_kind_of,
@@ -1124,7 +1177,6 @@ fn build_graph(header: Header, b: Builder) -> Result<HeapGraph, ErrorKind> {
         edge_name: b.edge_name,
         edge_to: b.edge_to,
         first_retainer,
-        retainer_edge,
         retainer_node,
         strings,
         locations,
@@ -1152,7 +1204,7 @@ fn push_char(out: &mut Vec<u8>, c: char) {
 
 /// Parse a complete snapshot held in memory (feeds it in one chunk).
 pub fn parse_bytes(bytes: &[u8]) -> Result<HeapGraph, ParseError> {
-    let mut p = Parser::new();
+    let mut p = Parser::with_size_hint(bytes.len() as u64);
     p.feed(bytes)?;
     p.finish()
 }

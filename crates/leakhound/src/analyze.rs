@@ -180,11 +180,18 @@ pub fn top_objects(graph: &HeapGraph, analysis: &Analysis, limit: usize) -> Vec<
                 )
         })
         .collect();
-    candidates.sort_by(|&a, &b| {
+    let by_size = |a: &NodeIdx, b: &NodeIdx| {
         analysis.retained[b.idx()]
             .cmp(&analysis.retained[a.idx()])
-            .then(a.cmp(&b))
-    });
+            .then(a.cmp(b))
+    };
+    // Only the head of the ranking matters: partition, then sort that part.
+    let head = (limit.max(1) * 64).min(candidates.len());
+    if head > 0 && head < candidates.len() {
+        candidates.select_nth_unstable_by(head - 1, by_size);
+        candidates.truncate(head);
+    }
+    candidates.sort_unstable_by(by_size);
     let mut chosen: Vec<NodeIdx> = Vec::new();
     let mut chosen_set: HashSet<NodeIdx> = HashSet::new();
     let root = graph.root();

@@ -34,7 +34,7 @@ pub fn load_snapshot(path: &Path, progress: &Progress) -> Result<HeapGraph> {
         .with_context(|| format!("{shown}: cannot map into memory"))?;
     let _ = map.advise(memmap2::Advice::Sequential);
     let bar = progress.bytes(len, &format!("parsing {}", file_name(path)));
-    let mut parser = Parser::new();
+    let mut parser = Parser::with_size_hint(len);
     let mut done = 0usize;
     while done < map.len() {
         let end = (done + CHUNK).min(map.len());
