@@ -23,7 +23,7 @@ fn is_inspector_notice(line: &str) -> bool {
     line.starts_with("Debugger listening on ")
         || line.starts_with("For help, see: https://nodejs.org/")
         || line == "Debugger attached."
-        || line == "Debugger ending on"
+        || line.starts_with("Debugger ending on")
         || line.starts_with("Waiting for the debugger to disconnect")
 }
 

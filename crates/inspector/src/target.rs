@@ -104,8 +104,16 @@ fn pick(list: &[ListedTarget], target: &str, allow_remote: bool) -> Result<Strin
 
 /// `GET /json/list` on an inspector port.
 pub async fn list_targets(host: &str, port: u16) -> Result<Vec<ListedTarget>> {
+    list_targets_within(host, port, Duration::from_secs(5)).await
+}
+
+async fn list_targets_within(
+    host: &str,
+    port: u16,
+    timeout: Duration,
+) -> Result<Vec<ListedTarget>> {
     let target = format!("{host}:{port}");
-    let body = http_get(host, port, "/json/list")
+    let body = http_get(host, port, "/json/list", timeout)
         .await
         .map_err(|message| Error::Discovery {
             target: target.clone(),
@@ -117,7 +125,12 @@ pub async fn list_targets(host: &str, port: u16) -> Result<Vec<ListedTarget>> {
     })
 }
 
-async fn http_get(host: &str, port: u16, path: &str) -> std::result::Result<Vec<u8>, String> {
+async fn http_get(
+    host: &str,
+    port: u16,
+    path: &str,
+    timeout: Duration,
+) -> std::result::Result<Vec<u8>, String> {
     let connect = async {
         let h = host.trim_start_matches('[').trim_end_matches(']');
         match h.parse::<IpAddr>() {
@@ -125,7 +138,7 @@ async fn http_get(host: &str, port: u16, path: &str) -> std::result::Result<Vec<
             Err(_) => TcpStream::connect((h, port)).await,
         }
     };
-    let mut stream = tokio::time::timeout(Duration::from_secs(5), connect)
+    let mut stream = tokio::time::timeout(timeout, connect)
         .await
         .map_err(|_| "connection timed out".to_owned())?
         .map_err(|e| e.to_string())?;
@@ -136,11 +149,34 @@ async fn http_get(host: &str, port: u16, path: &str) -> std::result::Result<Vec<
         .write_all(req.as_bytes())
         .await
         .map_err(|e| e.to_string())?;
+    // Node's inspector does not close the connection: read until the body is complete.
     let mut buf = Vec::new();
-    tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut buf))
+    let read = async {
+        let mut chunk = [0u8; 16384];
+        loop {
+            let n = stream.read(&mut chunk).await.map_err(|e| e.to_string())?;
+            if n == 0 {
+                return Ok::<(), String>(());
+            }
+            buf.extend_from_slice(&chunk[..n]);
+            if let Some(split) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&buf[..split]).to_ascii_lowercase();
+                let length = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:"))
+                    .and_then(|v| v.trim().parse::<usize>().ok());
+                if let Some(length) = length
+                    && buf.len() >= split + 4 + length
+                {
+                    buf.truncate(split + 4 + length);
+                    return Ok(());
+                }
+            }
+        }
+    };
+    tokio::time::timeout(timeout, read)
         .await
-        .map_err(|_| "no answer".to_owned())?
-        .map_err(|e| e.to_string())?;
+        .map_err(|_| "no answer".to_owned())??;
     let split = buf
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
@@ -303,8 +339,50 @@ fn parse_proc_addr(s: &str, v6: bool) -> Option<(IpAddr, u16)> {
     Some((ip, port))
 }
 
+/// Loopback TCP listeners of the whole machine (from /proc/net/tcp*).
+fn loopback_listeners() -> Vec<(IpAddr, u16)> {
+    let mut out = Vec::new();
+    for (file, v6) in [("/proc/net/tcp", false), ("/proc/net/tcp6", true)] {
+        let Ok(text) = std::fs::read_to_string(file) else {
+            continue;
+        };
+        for line in text.lines().skip(1) {
+            let cols: Vec<&str> = line.split_whitespace().collect();
+            if cols.len() < 4 || cols[3] != "0A" {
+                continue;
+            }
+            if let Some((ip, port)) = parse_proc_addr(cols[1], v6)
+                && (ip.is_loopback() || ip.is_unspecified())
+            {
+                out.push((ip, port));
+            }
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// Asks an inspector which process it belongs to.
+async fn inspector_pid(ws: &str) -> Option<u32> {
+    let session = crate::Session::connect(ws).await.ok()?;
+    let pid = session
+        .evaluate("process.pid", Duration::from_secs(3))
+        .await
+        .ok()
+        .and_then(|v| v.as_u64());
+    session.close().await;
+    pid.map(|p| p as u32)
+}
+
 async fn find_inspector_of(pid: u32, allow_remote: bool) -> Result<Option<String>> {
-    for (ip, port) in listening_ports(pid)? {
+    // Normally the process's own sockets tell its ports. Where /proc hides
+    // them (some sandboxes), probe every loopback listener and ask each
+    // inspector for its process id.
+    let own = listening_ports(pid).unwrap_or_default();
+    let confirm = own.is_empty();
+    let candidates = if confirm { loopback_listeners() } else { own };
+    for (ip, port) in candidates {
         let host = if ip.is_unspecified() {
             "127.0.0.1".to_owned()
         } else {
@@ -313,9 +391,13 @@ async fn find_inspector_of(pid: u32, allow_remote: bool) -> Result<Option<String
         if !allow_remote && !ip.is_loopback() && !ip.is_unspecified() {
             continue;
         }
-        if let Ok(list) = list_targets(&host, port).await
-            && let Ok(ws) = pick(&list, &format!("{host}:{port}"), allow_remote)
-        {
+        let Ok(list) = list_targets_within(&host, port, Duration::from_millis(1500)).await else {
+            continue;
+        };
+        let Ok(ws) = pick(&list, &format!("{host}:{port}"), allow_remote) else {
+            continue;
+        };
+        if !confirm || inspector_pid(&ws).await == Some(pid) {
             return Ok(Some(ws));
         }
     }

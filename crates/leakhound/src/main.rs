@@ -1,11 +1,13 @@
 //! The `leakhound` command line.
 
 mod analyze;
+mod capture;
 mod describe;
 mod fmt;
 mod load;
 mod output;
 mod progress;
+mod target;
 
 use std::process::ExitCode;
 
@@ -29,6 +31,20 @@ struct Cli {
 enum Command {
     /// Analyse a .heapsnapshot: statistics, classes and the biggest objects with their retainers
     Analyze(analyze::AnalyzeArgs),
+    /// Capture a heap snapshot from a live process over the inspector
+    Snapshot(capture::SnapshotArgs),
+    /// Sample allocations for a while and list where live memory was allocated
+    Profile(capture::ProfileArgs),
+    /// Run a command under the inspector; heap snapshots on SIGUSR2 or on a timer
+    Run(capture::RunArgs),
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| anyhow::anyhow!("cannot start the async runtime: {e}"))
 }
 
 fn main() -> ExitCode {
@@ -36,6 +52,13 @@ fn main() -> ExitCode {
     let progress = progress::Progress::new(cli.quiet);
     let result = match &cli.command {
         Command::Analyze(args) => analyze::run(args, &progress).map(|()| ExitCode::SUCCESS),
+        Command::Snapshot(args) => runtime()
+            .and_then(|rt| rt.block_on(capture::snapshot(args, &progress)))
+            .map(|()| ExitCode::SUCCESS),
+        Command::Profile(args) => runtime()
+            .and_then(|rt| rt.block_on(capture::profile(args, &progress)))
+            .map(|()| ExitCode::SUCCESS),
+        Command::Run(args) => runtime().and_then(|rt| rt.block_on(capture::run(args, &progress))),
     };
     match result {
         Ok(code) => code,
@@ -47,7 +70,7 @@ fn main() -> ExitCode {
 }
 
 /// The error and its causes on one line; a hint (a cause starting with "hint:") goes on its own line.
-fn one_line(e: &anyhow::Error) -> String {
+pub fn one_line(e: &anyhow::Error) -> String {
     let mut parts: Vec<String> = Vec::new();
     let mut hints: Vec<String> = Vec::new();
     for cause in e.chain() {
