@@ -28,63 +28,63 @@ fn edge_preference(kind: EdgeKind) -> u8 {
 /// named edges (property, element, context) over internal ones. The path ends
 /// at a user root (distance 1, such as the global object) or at the synthetic
 /// roots. At most `max_len` steps are returned.
-pub fn retainer_path(
-    graph: &HeapGraph,
-    analysis: &Analysis,
-    target: NodeIdx,
-    max_len: usize,
-) -> Vec<PathStep> {
+pub fn retainer_path(graph: &HeapGraph, analysis: &Analysis, target: NodeIdx, max_len: usize) -> Vec<PathStep> {
     let mut steps = Vec::new();
-    let root = graph.root();
     let mut cur = target;
     let mut seen = std::collections::HashSet::new();
-    while steps.len() < max_len && cur != root && seen.insert(cur) {
-        let d = analysis.distance[cur.idx()];
-        if d == 1 {
+    while steps.len() < max_len && seen.insert(cur) {
+        let Some(step) = retainer_step(graph, analysis, cur) else { break };
+        steps.push(step.step);
+        if step.last {
             break;
         }
-        // Closest retainers first; edges are looked up only for those.
-        let mut sources: Vec<(i32, NodeIdx)> = graph
-            .retainer_nodes(cur)
-            .iter()
-            .map(|&s| (analysis.distance[s.idx()], s))
-            .filter(|&(d, _)| d >= 0)
-            .collect();
-        sources.sort_unstable();
-        sources.dedup();
-        let mut best: Option<(i32, u8, EdgeIdx, NodeIdx)> = None;
-        for (sd, src) in sources {
-            if best.is_some_and(|b| b.0 < sd) {
-                break;
-            }
-            for e in graph.edge_indices(src) {
-                let kind = graph.edge_kind(e);
-                if graph.edge_target(e) != cur || kind == EdgeKind::Weak {
-                    continue;
-                }
-                let cand = (sd, edge_preference(kind), e, src);
-                if best.is_none_or(|b| (cand.0, cand.1) < (b.0, b.1)) {
-                    best = Some(cand);
-                }
-            }
-        }
-        let Some((sd, _, e, src)) = best else { break };
-        if sd >= d && src != root {
-            // No retainer is closer to the roots: stop rather than wander.
-            steps.push(PathStep {
-                from: src,
-                edge: e,
-                to: cur,
-            });
-            break;
-        }
-        steps.push(PathStep {
-            from: src,
-            edge: e,
-            to: cur,
-        });
-        cur = src;
+        cur = step.step.from;
     }
     steps.reverse();
     steps
+}
+
+/// One step up a retainer path, with whether the walk must stop there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetainerStep {
+    pub step: PathStep,
+    /// No retainer is closer to the roots than `step.to`: the path cannot go on.
+    pub last: bool,
+}
+
+/// The retainer [`retainer_path`] takes from `n`: `None` at the root, at a
+/// user root (distance 1) or when nothing retains `n` through a strong edge.
+pub fn retainer_step(graph: &HeapGraph, analysis: &Analysis, n: NodeIdx) -> Option<RetainerStep> {
+    let root = graph.root();
+    let d = analysis.distance[n.idx()];
+    if n == root || d == 1 {
+        return None;
+    }
+    // Closest retainers first; edges are looked up only for those.
+    let mut sources: Vec<(i32, NodeIdx)> = graph
+        .retainer_nodes(n)
+        .iter()
+        .map(|&s| (analysis.distance[s.idx()], s))
+        .filter(|&(d, _)| d >= 0)
+        .collect();
+    sources.sort_unstable();
+    sources.dedup();
+    let mut best: Option<(i32, u8, EdgeIdx, NodeIdx)> = None;
+    for (sd, src) in sources {
+        if best.is_some_and(|b| b.0 < sd) {
+            break;
+        }
+        for e in graph.edge_indices(src) {
+            let kind = graph.edge_kind(e);
+            if graph.edge_target(e) != n || kind == EdgeKind::Weak {
+                continue;
+            }
+            let cand = (sd, edge_preference(kind), e, src);
+            if best.is_none_or(|b| (cand.0, cand.1) < (b.0, b.1)) {
+                best = Some(cand);
+            }
+        }
+    }
+    let (sd, _, e, src) = best?;
+    Some(RetainerStep { step: PathStep { from: src, edge: e, to: n }, last: src == root || (sd >= d && src != root) })
 }

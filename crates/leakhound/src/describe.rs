@@ -148,6 +148,11 @@ impl<'a> Describer<'a> {
 
     pub fn path(&self, n: NodeIdx, max_len: usize) -> RetainerPath {
         let steps: Vec<PathStep> = retainer_path(self.graph, self.analysis, n, max_len);
+        self.path_from_steps(&steps, n)
+    }
+
+    /// Describes a path computed elsewhere (root side first) that ends at `n`.
+    pub fn path_from_steps(&self, steps: &[PathStep], n: NodeIdx) -> RetainerPath {
         let root = steps.first().map_or(n, |s| s.from);
         RetainerPath {
             root: self.short_name(root),

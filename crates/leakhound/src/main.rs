@@ -3,7 +3,9 @@
 mod analyze;
 mod capture;
 mod describe;
+mod findleaks;
 mod fmt;
+mod hunt;
 mod load;
 mod output;
 mod progress;
@@ -31,6 +33,12 @@ struct Cli {
 enum Command {
     /// Analyse a .heapsnapshot: statistics, classes and the biggest objects with their retainers
     Analyze(analyze::AnalyzeArgs),
+    /// Compare two snapshots class by class (DevTools' Comparison view)
+    Diff(findleaks::DiffArgs),
+    /// Find leaks in three or more snapshots of one process (exit 1 when a leak is found)
+    FindLeaks(findleaks::FindLeaksArgs),
+    /// Start or attach to a service, drive load, take three snapshots and report the leak (exit 1 when found)
+    Hunt(hunt::HuntArgs),
     /// Capture a heap snapshot from a live process over the inspector
     Snapshot(capture::SnapshotArgs),
     /// Sample allocations for a while and list where live memory was allocated
@@ -52,6 +60,9 @@ fn main() -> ExitCode {
     let progress = progress::Progress::new(cli.quiet);
     let result = match &cli.command {
         Command::Analyze(args) => analyze::run(args, &progress).map(|()| ExitCode::SUCCESS),
+        Command::Diff(args) => findleaks::diff(args, &progress).map(|()| ExitCode::SUCCESS),
+        Command::FindLeaks(args) => findleaks::run(args, &progress),
+        Command::Hunt(args) => runtime().and_then(|rt| rt.block_on(hunt::run(args, &progress))),
         Command::Snapshot(args) => runtime()
             .and_then(|rt| rt.block_on(capture::snapshot(args, &progress)))
             .map(|()| ExitCode::SUCCESS),

@@ -1,0 +1,263 @@
+//! `leakhound hunt`: start or attach, drive load, take three snapshots, find the leak.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use inspector::Session;
+use inspector::snapshot::SnapshotOptions;
+use inspector::target::is_loopback_host;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::capture::{CaptureOptions, capture};
+use crate::findleaks::{self, LeakThresholds};
+use crate::progress::Progress;
+use crate::target::{self, TargetArgs, parse_duration};
+use crate::{fmt, output};
+
+#[derive(clap::Args, Debug)]
+pub struct HuntArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Requests per load phase (two phases, after a warm-up)
+    #[arg(long, default_value_t = 300)]
+    pub requests: u32,
+    /// Warm-up requests before the first snapshot (default: same as --requests)
+    #[arg(long)]
+    pub warmup: Option<u32>,
+    /// URL or path to request (default: / on the port the app listens on)
+    #[arg(long)]
+    pub url: Option<String>,
+    /// Requests in flight at once
+    #[arg(long, default_value_t = 4)]
+    pub concurrency: u32,
+    /// Drive load with this shell command instead of built-in requests (run once per phase;
+    /// LEAKHOUND_PHASE, LEAKHOUND_URL and LEAKHOUND_REQUESTS are set)
+    #[arg(long)]
+    pub scenario: Option<String>,
+    /// Keep the snapshots in this directory (default: a temporary directory, removed afterwards)
+    #[arg(long)]
+    pub out_dir: Option<PathBuf>,
+    /// Wait at most this long for the app to start listening
+    #[arg(long, value_parser = parse_duration, default_value = "30s")]
+    pub startup_timeout: Duration,
+    #[command(flatten)]
+    pub thresholds: LeakThresholds,
+    /// Print the versioned JSON report
+    #[arg(long)]
+    pub json: bool,
+    /// Write the report to this file (0600) instead of standard output
+    #[arg(long, short)]
+    pub output: Option<PathBuf>,
+}
+
+/// HTTP ports the target's JavaScript listens on (asked over the inspector).
+async fn listening_ports(session: &Session) -> Result<Vec<u16>> {
+    const EXPR: &str = "(() => { const ports = []; for (const h of process._getActiveHandles()) { try { if (h && h.listening && typeof h.address === 'function') { const a = h.address(); if (a && a.port) ports.push(a.port); } } catch (e) {} } return ports; })()";
+    let v = session.evaluate(EXPR, Duration::from_secs(5)).await?;
+    Ok(v.as_array().map(|a| a.iter().filter_map(|p| p.as_u64()).map(|p| p as u16).collect()).unwrap_or_default())
+}
+
+struct Url {
+    host: String,
+    port: u16,
+    path: String,
+}
+
+impl Url {
+    fn parse(s: &str) -> Result<Url> {
+        let rest = s.strip_prefix("http://").with_context(|| format!("{s}: only http:// URLs are supported"))?;
+        let (authority, path) = match rest.find('/') {
+            Some(i) => (&rest[..i], rest[i..].to_owned()),
+            None => (rest, "/".to_owned()),
+        };
+        let (host, port) = match authority.rsplit_once(':') {
+            Some((h, p)) => (h.to_owned(), p.parse::<u16>().with_context(|| format!("{s}: bad port"))?),
+            None => (authority.to_owned(), 80),
+        };
+        Ok(Url { host, port, path })
+    }
+
+    fn show(&self) -> String {
+        format!("http://{}:{}{}", self.host, self.port, self.path)
+    }
+}
+
+async fn resolve_url(args: &HuntArgs, session: &Session, started: bool) -> Result<Option<Url>> {
+    if args.scenario.is_some() && args.url.is_none() {
+        return Ok(None);
+    }
+    let given = args.url.clone().unwrap_or_else(|| "/".to_owned());
+    if given.starts_with("http://") {
+        let url = Url::parse(&given)?;
+        if !args.target.allow_remote && !is_loopback_host(&url.host) {
+            bail!("{given}: load is only sent to loopback addresses\nhint: pass --allow-remote to drive a remote service");
+        }
+        return Ok(Some(url));
+    }
+    let path = if given.starts_with('/') { given } else { format!("/{given}") };
+    let deadline = Instant::now() + if started { args.startup_timeout } else { Duration::from_secs(2) };
+    loop {
+        let ports = listening_ports(session).await?;
+        if let Some(&port) = ports.first() {
+            return Ok(Some(Url { host: "127.0.0.1".into(), port, path }));
+        }
+        if Instant::now() >= deadline {
+            bail!("the app does not listen on any port\nhint: pass --url http://127.0.0.1:PORT/path, or --scenario 'command' to drive it");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn one_request(url: &Url) -> Result<u16> {
+    let mut stream = TcpStream::connect((url.host.as_str(), url.port)).await?;
+    let req = format!(
+        "GET {} HTTP/1.1\r\nHost: {}:{}\r\nUser-Agent: leakhound\r\nConnection: close\r\n\r\n",
+        url.path, url.host, url.port
+    );
+    stream.write_all(req.as_bytes()).await?;
+    let mut buf = Vec::with_capacity(1024);
+    stream.read_to_end(&mut buf).await?;
+    let status = std::str::from_utf8(&buf[..buf.len().min(32)])
+        .ok()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|c| c.parse::<u16>().ok())
+        .unwrap_or(0);
+    Ok(status)
+}
+
+/// Sends `n` GET requests, `concurrency` at a time. Returns (ok, failed).
+async fn drive(url: &Url, n: u32, concurrency: u32) -> Result<(u32, u32)> {
+    let next = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency.max(1) {
+        let next = next.clone();
+        let url = Url { host: url.host.clone(), port: url.port, path: url.path.clone() };
+        tasks.push(tokio::spawn(async move {
+            let (mut ok, mut failed) = (0u32, 0u32);
+            while next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < n {
+                match tokio::time::timeout(Duration::from_secs(10), one_request(&url)).await {
+                    Ok(Ok(s)) if (200..400).contains(&s) => ok += 1,
+                    _ => failed += 1,
+                }
+            }
+            (ok, failed)
+        }));
+    }
+    let (mut ok, mut failed) = (0, 0);
+    for t in tasks {
+        let (o, f) = t.await.context("load task failed")?;
+        ok += o;
+        failed += f;
+    }
+    Ok((ok, failed))
+}
+
+async fn load_phase(args: &HuntArgs, url: Option<&Url>, phase: &str, n: u32) -> Result<()> {
+    if n == 0 {
+        return Ok(());
+    }
+    if let Some(cmd) = &args.scenario {
+        let status = tokio::process::Command::new("sh")
+            .arg("-c")
+            .arg(cmd)
+            .env("LEAKHOUND_PHASE", phase)
+            .env("LEAKHOUND_URL", url.map(Url::show).unwrap_or_default())
+            .env("LEAKHOUND_REQUESTS", n.to_string())
+            .stdin(std::process::Stdio::null())
+            .status()
+            .await
+            .with_context(|| format!("cannot run scenario {cmd:?}"))?;
+        if !status.success() {
+            bail!("scenario {cmd:?} failed in the {phase} phase ({status})");
+        }
+        return Ok(());
+    }
+    let url = url.expect("a URL when there is no scenario");
+    let (ok, failed) = drive(url, n, args.concurrency).await?;
+    if ok == 0 {
+        bail!("{}: none of {n} requests succeeded in the {phase} phase", url.show());
+    }
+    if failed > 0 {
+        eprintln!("note: {failed} of {n} requests to {} failed in the {phase} phase", url.show());
+    }
+    Ok(())
+}
+
+pub async fn run(args: &HuntArgs, progress: &Progress) -> Result<ExitCode> {
+    let mut t = target::open(&args.target).await?;
+    let result = hunt(args, &t, progress).await;
+    t.stop().await;
+    result
+}
+
+async fn hunt(args: &HuntArgs, t: &target::Target, progress: &Progress) -> Result<ExitCode> {
+    let session = t.connect().await?;
+    let url = resolve_url(args, &session, t.child.is_some()).await?;
+    let (dir, temporary) = match &args.out_dir {
+        Some(d) => {
+            std::fs::create_dir_all(d).with_context(|| format!("{}: cannot create", d.display()))?;
+            (d.clone(), false)
+        }
+        None => {
+            let d = std::env::temp_dir().join(format!("leakhound-hunt-{}", std::process::id()));
+            std::fs::create_dir_all(&d).with_context(|| format!("{}: cannot create", d.display()))?;
+            (d, true)
+        }
+    };
+    let outcome = async {
+        let warmup = args.warmup.unwrap_or(args.requests);
+        let phases = [("warmup", warmup), ("target", args.requests), ("final", args.requests)];
+        let mut files = Vec::new();
+        let mut loaded = Vec::new();
+        for (i, (phase, n)) in phases.iter().enumerate() {
+            let started = Instant::now();
+            load_phase(args, url.as_ref(), phase, *n).await?;
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let path = dir.join(format!("{}-{}.heapsnapshot", i + 1, ["base", "target", "final"][i]));
+            let opts = CaptureOptions {
+                // The profiler stays on between snapshots so object ids match.
+                snapshot: SnapshotOptions { keep_profiler_enabled: i < 2, ..SnapshotOptions::default() },
+                parse: true,
+                gc_first: true,
+                force: false,
+            };
+            let (bytes, graph) = capture(&session, &t.name, &path, &opts, progress).await?;
+            eprintln!(
+                "leakhound: {phase}: {n} requests in {:.1}s, snapshot {} ({})",
+                started.elapsed().as_secs_f64(),
+                path.display(),
+                fmt::bytes(bytes)
+            );
+            files.push(path);
+            loaded.push(graph.expect("parsed while capturing"));
+        }
+        let analysed: Vec<_> = tokio::task::spawn_blocking(move || {
+            std::thread::scope(|s| {
+                let hs: Vec<_> = loaded
+                    .into_iter()
+                    .map(|g| s.spawn(move || {
+                        let a = analysis::Analysis::run(&g, |_| {});
+                        (g, a)
+                    }))
+                    .collect();
+                hs.into_iter().map(|h| h.join().expect("analysis thread")).collect()
+            })
+        })
+        .await
+        .context("analysis failed")?;
+        let report = findleaks::build_report(&files, &analysed, &args.thresholds)?;
+        anyhow::Ok(report)
+    }
+    .await;
+    session.close().await;
+    if temporary {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    let report = outcome?;
+    let text = if args.json { output::json(&report)? } else { findleaks::render(&report) };
+    output::emit(args.output.as_deref(), &text)?;
+    Ok(if report.leak_found { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}

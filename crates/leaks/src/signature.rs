@@ -1,0 +1,119 @@
+//! Normalised retainer paths: the key leak roots are clustered by.
+
+use std::collections::HashMap;
+
+use analysis::{Analysis, PathStep, RetainerStep, retainer_step};
+use heapsnap::{EdgeKind, HeapGraph, NodeIdx};
+
+/// Memoised retainer steps: leak roots share most of their paths.
+#[derive(Default)]
+pub struct PathCache {
+    steps: HashMap<NodeIdx, Option<RetainerStep>>,
+}
+
+impl PathCache {
+    /// The retainer path of `n`, root side first (as [`analysis::retainer_path`]).
+    pub fn path(&mut self, g: &HeapGraph, a: &Analysis, n: NodeIdx, max: usize) -> Vec<PathStep> {
+        let mut out = Vec::new();
+        let mut cur = n;
+        while out.len() < max {
+            let step = *self.steps.entry(cur).or_insert_with(|| retainer_step(g, a, cur));
+            let Some(step) = step else { break };
+            out.push(step.step);
+            if step.last || out.iter().any(|s: &PathStep| s.to == step.step.from) {
+                break;
+            }
+            cur = step.step.from;
+        }
+        out.reverse();
+        out
+    }
+}
+
+/// A path reduced to what identifies the way objects are retained.
+pub struct Signature {
+    /// Grouping key: classes and edge names, indexes and repeats folded.
+    pub key: String,
+    /// Human form, with repeat counts.
+    pub display: String,
+    /// (first step, cycle length, repetitions) of each folded stretch.
+    pub folds: Vec<(usize, usize, usize)>,
+}
+
+fn edge_token(g: &HeapGraph, e: heapsnap::EdgeIdx) -> String {
+    match g.edge_kind(e) {
+        EdgeKind::Element => "[]".to_owned(),
+        EdgeKind::Hidden => "{}".to_owned(),
+        EdgeKind::Internal => {
+            let name = g.edge_name(e);
+            if name.contains(" / part of key ") {
+                "{ephemeron}".to_owned()
+            } else if name.bytes().all(|b| b.is_ascii_digit()) {
+                "{}".to_owned()
+            } else {
+                format!("{{{name}}}")
+            }
+        }
+        EdgeKind::Context => format!("->{}", g.edge_name(e)),
+        EdgeKind::Property | EdgeKind::Shortcut => {
+            let name = g.edge_name(e);
+            if name.bytes().all(|b| b.is_ascii_digit()) && !name.is_empty() {
+                "[]".to_owned()
+            } else if name.contains(' ') {
+                format!("[\"{name}\"]")
+            } else {
+                format!(".{name}")
+            }
+        }
+        EdgeKind::Weak => "[[weak]]".to_owned(),
+        EdgeKind::Other => format!("?{}", g.edge_name(e)),
+    }
+}
+
+fn class_token(g: &HeapGraph, a: &Analysis, n: NodeIdx) -> String {
+    a.class_name(g, n).to_owned()
+}
+
+impl Signature {
+    pub fn new(g: &HeapGraph, a: &Analysis, path: &[PathStep]) -> Signature {
+        let mut tokens: Vec<String> = Vec::with_capacity(path.len());
+        for s in path {
+            tokens.push(format!("{} {}", edge_token(g, s.edge), class_token(g, a, s.to)));
+        }
+        let start = path.first().map(|s| class_token(g, a, s.from)).unwrap_or_default();
+        let mut key = start.clone();
+        let mut display = start;
+        let mut folds = Vec::new();
+        let mut i = 0;
+        while i < tokens.len() {
+            let mut folded = false;
+            for len in 1..=4 {
+                if i + 2 * len > tokens.len() {
+                    break;
+                }
+                let block = &tokens[i..i + len];
+                let mut reps = 1;
+                while i + (reps + 1) * len <= tokens.len() && &tokens[i + reps * len..i + (reps + 1) * len] == block {
+                    reps += 1;
+                }
+                if reps >= 2 {
+                    let text: String = block.iter().map(|t| format!(" {t}")).collect();
+                    key.push_str(&format!(" ({text} )*"));
+                    display.push_str(&format!(" ({text} ) ×{reps}"));
+                    folds.push((i, len, reps));
+                    i += reps * len;
+                    folded = true;
+                    break;
+                }
+            }
+            if !folded {
+                key.push(' ');
+                key.push_str(&tokens[i]);
+                display.push(' ');
+                display.push_str(&tokens[i]);
+                i += 1;
+            }
+        }
+        Signature { key, display, folds }
+    }
+}
