@@ -62,13 +62,38 @@ pub struct RetainerPath {
 }
 
 impl RetainerPath {
-    /// `global.cache -> Map.table -> Object[3] -> ...`
+    /// `global.cache → Map {table} → …`; runs of three or more repeated
+    /// hops (linked lists, closure chains) are folded: `(._idleNext → Timeout) ×147`.
     pub fn render(&self) -> String {
+        let hops: Vec<String> = self
+            .hops
+            .iter()
+            .map(|h| format!("{} → {}", edge_label(&h.edge_type, &h.edge_name).trim_start(), fmt::truncate(&h.to_class, 40)))
+            .collect();
         let mut s = fmt::truncate(&self.root, 40);
-        for h in &self.hops {
-            s.push_str(&edge_label(&h.edge_type, &h.edge_name));
-            s.push_str(" → ");
-            s.push_str(&fmt::truncate(&h.to_class, 40));
+        let mut i = 0;
+        while i < hops.len() {
+            let mut folded = false;
+            for len in 1..=4 {
+                let block = &hops[i..(i + len).min(hops.len())];
+                let mut reps = 1;
+                while i + (reps + 1) * len <= hops.len() && hops[i + reps * len..i + (reps + 1) * len] == *block {
+                    reps += 1;
+                }
+                if reps >= 3 {
+                    s.push_str(&format!(" ({}) ×{reps}", block.join(" ")));
+                    i += reps * len;
+                    folded = true;
+                    break;
+                }
+            }
+            if !folded {
+                let h = &self.hops[i];
+                s.push_str(&edge_label(&h.edge_type, &h.edge_name));
+                s.push_str(" → ");
+                s.push_str(&fmt::truncate(&h.to_class, 40));
+                i += 1;
+            }
         }
         s
     }

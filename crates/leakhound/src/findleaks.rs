@@ -107,8 +107,14 @@ pub struct ClusterReport {
 #[derive(Serialize)]
 pub struct GrowingReport {
     pub object: NodeInfo,
+    pub pattern: Pattern,
+    pub title: &'static str,
+    pub advice: &'static str,
     pub sizes: Vec<u64>,
     pub retainer_path: RetainerPath,
+    pub code: Vec<CodeRef>,
+    /// Whether this object is the holder of a leak cluster (shown with it).
+    pub holds_cluster: bool,
 }
 
 #[derive(Serialize)]
@@ -172,8 +178,13 @@ pub fn build_report(files: &[PathBuf], loaded: &[(HeapGraph, Analysis)], thresho
         .iter()
         .map(|gr| GrowingReport {
             object: d.node(gr.node),
+            pattern: gr.pattern,
+            title: gr.pattern.title(),
+            advice: gr.pattern.advice(),
             sizes: gr.sizes.clone(),
             retainer_path: d.path_from_steps(&gr.path, gr.node),
+            code: user_code(gr.code.iter().filter_map(|&n| code_ref(&d, n)).collect()),
+            holds_cluster: report.clusters.iter().any(|c| c.holder == Some(gr.node)),
         })
         .collect();
     Ok(LeakReport {
@@ -230,10 +241,11 @@ pub fn render(r: &LeakReport) -> String {
     }
     for c in &r.clusters {
         out.push_str(&format!(
-            "#{} {} — {} leaked objects retaining {}\n",
+            "#{} {} — {} leaked object{} retaining {}\n",
             c.rank,
             c.title,
             c.leaked_objects,
+            if c.leaked_objects == 1 { "" } else { "s" },
             fmt::bytes(c.retained_size)
         ));
         out.push_str(&format!("   what:     {}", describe_node(&c.representative)));
@@ -248,19 +260,27 @@ pub fn render(r: &LeakReport) -> String {
         }
         out.push_str(&format!("   fix:      {}\n\n", c.advice));
     }
-    if !r.growing_objects.is_empty() {
-        out.push_str("Objects that grew in every snapshot\n");
-        let mut t = output::table(&["Object", "Sizes", "Held by"]);
-        for gr in &r.growing_objects {
-            let sizes: Vec<String> = gr.sizes.iter().map(|s| fmt::bytes(*s)).collect();
-            t.add_row(vec![
-                format!("{} @{}", fmt::truncate(&gr.object.class, 40), gr.object.id),
-                sizes.join(" → "),
-                fmt::truncate(&gr.retainer_path.render(), 300),
-            ]);
+    let growing: Vec<&GrowingReport> = r.growing_objects.iter().filter(|g| !g.holds_cluster).collect();
+    if !growing.is_empty() {
+        if !r.clusters.is_empty() {
+            out.push_str("Also growing in every snapshot:\n\n");
         }
-        out.push_str(&t.to_string());
-        out.push('\n');
+        for (i, gr) in growing.iter().enumerate() {
+            let sizes: Vec<String> = gr.sizes.iter().map(|s| fmt::bytes(*s)).collect();
+            out.push_str(&format!(
+                "#{} {} — {} @{} grew {}\n",
+                r.clusters.len() + i + 1,
+                gr.title,
+                gr.object.class,
+                gr.object.id,
+                sizes.join(" → ")
+            ));
+            out.push_str(&format!("   retained: {}\n", gr.retainer_path.render()));
+            for code in &gr.code {
+                out.push_str(&format!("   code:     {} at {}\n", code.function, code.location));
+            }
+            out.push_str(&format!("   fix:      {}\n\n", gr.advice));
+        }
     }
     out
 }

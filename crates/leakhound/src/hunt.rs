@@ -24,6 +24,10 @@ pub struct HuntArgs {
     /// Requests per load phase (two phases, after a warm-up)
     #[arg(long, default_value_t = 300)]
     pub requests: u32,
+    /// Snapshots to take: a base after the warm-up, then one after each load phase (3 or more;
+    /// more snapshots make growth evidence stronger)
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(3..=20))]
+    pub snapshots: u32,
     /// Warm-up requests before the first snapshot (default: same as --requests)
     #[arg(long)]
     pub warmup: Option<u32>,
@@ -86,9 +90,8 @@ impl Url {
 }
 
 async fn resolve_url(args: &HuntArgs, session: &Session, started: bool) -> Result<Option<Url>> {
-    if args.scenario.is_some() && args.url.is_none() {
-        return Ok(None);
-    }
+    // A scenario needs no URL, but gets the app's one in LEAKHOUND_URL when it listens.
+    let optional = args.scenario.is_some() && args.url.is_none();
     let given = args.url.clone().unwrap_or_else(|| "/".to_owned());
     if given.starts_with("http://") {
         let url = Url::parse(&given)?;
@@ -105,6 +108,9 @@ async fn resolve_url(args: &HuntArgs, session: &Session, started: bool) -> Resul
             return Ok(Some(Url { host: "127.0.0.1".into(), port, path }));
         }
         if Instant::now() >= deadline {
+            if optional {
+                return Ok(None);
+            }
             bail!("the app does not listen on any port\nhint: pass --url http://127.0.0.1:PORT/path, or --scenario 'command' to drive it");
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -187,7 +193,8 @@ async fn load_phase(args: &HuntArgs, url: Option<&Url>, phase: &str, n: u32) -> 
 }
 
 pub async fn run(args: &HuntArgs, progress: &Progress) -> Result<ExitCode> {
-    let mut t = target::open(&args.target).await?;
+    // The report is ours to print on stdout; the app's output goes to stderr.
+    let mut t = target::open_with(&args.target, true).await?;
     let result = hunt(args, &t, progress).await;
     t.stop().await;
     result
@@ -209,17 +216,25 @@ async fn hunt(args: &HuntArgs, t: &target::Target, progress: &Progress) -> Resul
     };
     let outcome = async {
         let warmup = args.warmup.unwrap_or(args.requests);
-        let phases = [("warmup", warmup), ("target", args.requests), ("final", args.requests)];
+        let count = args.snapshots as usize;
+        let phases: Vec<(String, &str, u32)> = (0..count)
+            .map(|i| match i {
+                0 => ("warmup".to_owned(), "base", warmup),
+                _ if i == count - 1 => ("final".to_owned(), "final", args.requests),
+                1 => ("target".to_owned(), "target", args.requests),
+                _ => (format!("target{i}"), "target", args.requests),
+            })
+            .collect();
         let mut files = Vec::new();
         let mut loaded = Vec::new();
-        for (i, (phase, n)) in phases.iter().enumerate() {
+        for (i, (phase, label, n)) in phases.iter().enumerate() {
             let started = Instant::now();
             load_phase(args, url.as_ref(), phase, *n).await?;
             tokio::time::sleep(Duration::from_millis(200)).await;
-            let path = dir.join(format!("{}-{}.heapsnapshot", i + 1, ["base", "target", "final"][i]));
+            let path = dir.join(format!("{}-{label}.heapsnapshot", i + 1));
             let opts = CaptureOptions {
                 // The profiler stays on between snapshots so object ids match.
-                snapshot: SnapshotOptions { keep_profiler_enabled: i < 2, ..SnapshotOptions::default() },
+                snapshot: SnapshotOptions { keep_profiler_enabled: i + 1 < count, ..SnapshotOptions::default() },
                 parse: true,
                 gc_first: true,
                 force: false,
@@ -232,7 +247,7 @@ async fn hunt(args: &HuntArgs, t: &target::Target, progress: &Progress) -> Resul
                 fmt::bytes(bytes)
             );
             files.push(path);
-            loaded.push(graph.expect("parsed while capturing"));
+            loaded.push(graph.context("snapshot was not parsed while capturing")?);
         }
         let analysed: Vec<_> = tokio::task::spawn_blocking(move || {
             std::thread::scope(|s| {

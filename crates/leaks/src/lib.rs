@@ -52,7 +52,8 @@ pub struct Options {
     pub min_growth_bytes: u64,
     /// How many clusters and growing objects to report.
     pub max_results: usize,
-    /// Longest retainer path followed.
+    /// Longest retainer path followed (linked lists of timers or closures
+    /// make paths thousands of hops long).
     pub max_path: usize,
 }
 
@@ -63,7 +64,7 @@ impl Default for Options {
             min_cluster_count: 1,
             min_growth_bytes: 256 * 1024,
             max_results: 10,
-            max_path: 64,
+            max_path: 100_000,
         }
     }
 }
@@ -102,6 +103,9 @@ pub struct Growing {
     /// Retained size in each snapshot, oldest first.
     pub sizes: Vec<u64>,
     pub path: Vec<PathStep>,
+    pub pattern: Pattern,
+    /// Closures that tell where in the code this comes from, most specific first.
+    pub code: Vec<NodeIdx>,
 }
 
 /// What the leak finder found.
@@ -212,11 +216,24 @@ pub fn find_leaks(snaps: &[Snap<'_>], opts: &Options) -> Result<Report, Error> {
         let self_size: u64 = members.iter().map(|n| a.shallow[n.idx()]).sum();
         let representative = members[0];
         let path = retainer_path(g, a, representative, opts.max_path);
-        let holder = path
-            .iter()
-            .rev()
-            .map(|s| s.from)
-            .find(|&n| indexes[0].contains(g.id(n)) && reportable(g, n) && a.distance[n.idx()] > 1);
+        // The holder: the nearest object on the path that existed in the base
+        // snapshot and dominates the leak (so its retained size contains it).
+        // In a doubly linked list the old neighbours on the path do not.
+        let dominators: std::collections::HashSet<NodeIdx> = {
+            let mut set = std::collections::HashSet::new();
+            let mut cur = representative;
+            while cur != g.root() && set.insert(cur) {
+                cur = a.idom[cur.idx()];
+            }
+            set
+        };
+        let holder_pos = path.iter().rposition(|s| {
+            dominators.contains(&s.from)
+                && indexes[0].contains(g.id(s.from))
+                && reportable(g, s.from)
+                && a.distance[s.from.idx()] > 1
+        });
+        let holder = holder_pos.map(|i| path[i].from);
         let holder_sizes: Vec<Option<u64>> = match holder {
             Some(h) => snaps
                 .iter()
@@ -226,7 +243,11 @@ pub fn find_leaks(snaps: &[Snap<'_>], opts: &Options) -> Result<Report, Error> {
             None => vec![None; snaps.len()],
         };
         let growing = is_growing(&holder_sizes, retained_size, members.len(), snaps.len());
-        let pattern = pattern::classify(g, a, &path, &members);
+        // Classify by the end of the path, from just above the holder: what
+        // lies nearer the roots (say a SIGTERM handler's closure) says
+        // nothing about this leak.
+        let tail_from = holder_pos.map_or(path.len().saturating_sub(4), |i| i.saturating_sub(2));
+        let pattern = pattern::classify(g, a, &path[tail_from..], &members);
         let code = pattern::code_locations(g, &path, &members);
         let cluster = Cluster {
             signature: sig.display,
@@ -329,12 +350,15 @@ fn growing_objects(snaps: &[Snap<'_>], indexes: &[IdIndex], opts: &Options) -> V
     let mut out: Vec<Growing> = found
         .into_iter()
         .filter(|(n, _)| !explained.contains(n))
-        .map(|(node, sizes)| Growing { node, sizes, path: Vec::new() })
+        .map(|(node, sizes)| Growing { node, sizes, path: Vec::new(), pattern: Pattern::Other, code: Vec::new() })
         .collect();
     out.sort_by(|x, y| growth(&y.sizes).cmp(&growth(&x.sizes)).then(x.node.cmp(&y.node)));
     out.truncate(opts.max_results);
     for gr in &mut out {
         gr.path = retainer_path(g, a, gr.node, opts.max_path);
+        let tail = &gr.path[gr.path.len().saturating_sub(3)..];
+        gr.pattern = pattern::classify_growing(g, a, tail, gr.node);
+        gr.code = pattern::code_locations(g, &gr.path, &[]);
     }
     out
 }

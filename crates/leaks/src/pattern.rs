@@ -69,46 +69,86 @@ fn is_buffer_like(g: &HeapGraph, a: &Analysis, n: NodeIdx) -> bool {
         || matches!(a.class_name(g, n), "Buffer" | "Uint8Array" | "ArrayBuffer" | "FastBuffer" | "system / JSArrayBufferData")
 }
 
-/// Classifies a cluster from its representative path and its roots.
-pub fn classify(g: &HeapGraph, a: &Analysis, path: &[PathStep], roots: &[NodeIdx]) -> Pattern {
-    if has_edge(g, path, &["_events"]) || has_class(g, a, path, &["EventEmitter"], &[]) && has_edge(g, path, &["_events"]) {
+/// Whether a step of `path` leaves a user root (the global object) by a
+/// named property: `global.requestLog`, `globalThis.cache`.
+fn from_global(g: &HeapGraph, a: &Analysis, path: &[PathStep]) -> bool {
+    path.iter().any(|s| a.distance[s.from.idx()] == 1 && g.edge_kind(s.edge) == EdgeKind::Property)
+}
+
+fn is_collection(class: &str) -> bool {
+    matches!(class, "Map" | "Set" | "Array" | "Object" | "(object elements)" | "(array)" | "(system)")
+}
+
+/// Classifies a cluster from the end of its representative path (from just
+/// above the object that holds the leak) and its leak roots.
+pub fn classify(g: &HeapGraph, a: &Analysis, tail: &[PathStep], roots: &[NodeIdx]) -> Pattern {
+    if has_edge(g, tail, &["_events"]) {
         return Pattern::EventListener;
     }
-    if has_class(g, a, path, &["Timeout", "Immediate", "TimersList"], roots)
-        || has_edge(g, path, &["_onTimeout", "_idleNext", "_idlePrev", "_onImmediate"])
+    if has_class(g, a, tail, &["Timeout", "Immediate", "TimersList"], roots)
+        || has_edge(g, tail, &["_onTimeout", "_idleNext", "_idlePrev", "_onImmediate"])
     {
         return Pattern::Timer;
     }
     let sample: Vec<NodeIdx> = roots.iter().take(64).copied().collect();
     let closure_roots = sample.iter().filter(|&&r| g.kind(r) == NodeKind::Closure).count();
-    let context_hops = path.iter().filter(|s| g.edge_kind(s.edge) == EdgeKind::Context).count();
-    let chain = context_hops >= 2 && path.iter().filter(|s| g.kind(s.to) == NodeKind::Closure).count() >= 2;
+    let context_hops = tail.iter().filter(|s| g.edge_kind(s.edge) == EdgeKind::Context).count();
+    let chain = context_hops >= 2 && tail.iter().filter(|s| g.kind(s.to) == NodeKind::Closure).count() >= 2;
     if closure_roots * 2 > sample.len() || chain {
         return Pattern::Closure;
     }
     let retained: u64 = roots.iter().map(|r| a.retained[r.idx()]).sum();
     let buffer_bytes: u64 = roots.iter().filter(|&&r| is_buffer_like(g, a, r)).map(|r| a.retained[r.idx()]).sum();
     let avg = retained / roots.len().max(1) as u64;
+    let collection = tail.last().is_some_and(|s| {
+        matches!(g.edge_kind(s.edge), EdgeKind::Element | EdgeKind::Hidden)
+            || matches!(g.edge_kind(s.edge), EdgeKind::Internal | EdgeKind::Property)
+                && is_collection(a.class_name(g, s.from))
+    }) || tail.iter().any(|s| matches!(a.class_name(g, s.from), "Map" | "Set" | "Array"));
+    if collection && from_global(g, a, tail) {
+        return Pattern::GlobalAccumulation;
+    }
     if buffer_bytes * 2 > retained && avg >= 1024 {
         return Pattern::StringsOrBuffers;
     }
-    let collection_edge = path.last().is_some_and(|s| {
-        matches!(g.edge_kind(s.edge), EdgeKind::Element | EdgeKind::Hidden)
-            || matches!(g.edge_kind(s.edge), EdgeKind::Internal | EdgeKind::Property)
-                && matches!(a.class_name(g, s.from), "Map" | "Set" | "(object elements)" | "(system)" | "(array)")
-    }) || path.iter().rev().take(4).any(|s| matches!(a.class_name(g, s.from), "Map" | "Set" | "Array"));
-    if collection_edge || roots.len() >= 16 {
-        // Reached from the global object in a couple of hops: a global accumulates.
-        let global_start = path.first().is_some_and(|s| {
-            a.distance[s.from.idx()] == 1 && g.edge_kind(s.edge) == EdgeKind::Property
-        }) && path.iter().take(3).all(|s| g.edge_kind(s.edge) != EdgeKind::Context);
-        if global_start {
-            return Pattern::GlobalAccumulation;
-        }
+    if collection || roots.len() >= 16 {
         return Pattern::UnboundedCollection;
     }
     if buffer_bytes * 2 > retained {
         return Pattern::StringsOrBuffers;
+    }
+    Pattern::Other
+}
+
+/// Classifies an object that grew in every snapshot from the last steps of
+/// its retainer path.
+pub fn classify_growing(g: &HeapGraph, a: &Analysis, tail: &[PathStep], node: NodeIdx) -> Pattern {
+    if has_edge(g, tail, &["_events"]) {
+        return Pattern::EventListener;
+    }
+    if has_class(g, a, tail, &["Timeout", "Immediate", "TimersList"], &[node])
+        || has_edge(g, tail, &["_idleNext", "_idlePrev"])
+    {
+        return Pattern::Timer;
+    }
+    match g.kind(node) {
+        NodeKind::Closure => return Pattern::Closure,
+        k if k.is_string() => return Pattern::StringsOrBuffers,
+        _ => {}
+    }
+    let class = a.class_name(g, node);
+    if class == "system / Context" {
+        return Pattern::Closure;
+    }
+    if is_buffer_like(g, a, node) {
+        return Pattern::StringsOrBuffers;
+    }
+    let into_node = tail.last().filter(|s| s.to == node);
+    if into_node.is_some_and(|s| a.distance[s.from.idx()] == 1) {
+        return Pattern::GlobalAccumulation;
+    }
+    if is_collection(class) || matches!(g.kind(node), NodeKind::Array | NodeKind::Object) {
+        return Pattern::UnboundedCollection;
     }
     Pattern::Other
 }
@@ -120,7 +160,8 @@ pub fn classify(g: &HeapGraph, a: &Analysis, path: &[PathStep], roots: &[NodeIdx
 pub fn code_locations(g: &HeapGraph, path: &[PathStep], roots: &[NodeIdx]) -> Vec<NodeIdx> {
     let mut out: Vec<NodeIdx> = Vec::new();
     let push = |n: NodeIdx, out: &mut Vec<NodeIdx>| {
-        if g.location(n).is_some() && !out.contains(&n) {
+        let place = |m: NodeIdx| g.location(m).map(|l| (l.script_id, l.line, l.column));
+        if place(n).is_some() && !out.iter().any(|&m| place(m) == place(n)) {
             out.push(n);
         }
     };

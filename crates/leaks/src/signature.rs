@@ -20,7 +20,8 @@ impl PathCache {
             let step = *self.steps.entry(cur).or_insert_with(|| retainer_step(g, a, cur));
             let Some(step) = step else { break };
             out.push(step.step);
-            if step.last || out.iter().any(|s: &PathStep| s.to == step.step.from) {
+            // Distances fall at every step that is not the last: no cycles.
+            if step.last {
                 break;
             }
             cur = step.step.from;
@@ -98,7 +99,12 @@ impl Signature {
                 }
                 if reps >= 2 {
                     let text: String = block.iter().map(|t| format!(" {t}")).collect();
-                    key.push_str(&format!(" ({text} )*"));
+                    // A repeated stretch is a recursive structure (a linked list, a
+                    // closure chain): members reached forwards or backwards (`_idleNext`,
+                    // `_idlePrev`) belong together, so the key keeps only the classes.
+                    let classes: String =
+                        block.iter().map(|t| format!(" {}", t.split_once(' ').map_or(t.as_str(), |(_, c)| c))).collect();
+                    key.push_str(&format!(" ({classes} )*"));
                     display.push_str(&format!(" ({text} ) ×{reps}"));
                     folds.push((i, len, reps));
                     i += reps * len;
