@@ -63,14 +63,41 @@ pub fn node_script(script: &str, args: &[&str]) -> Output {
     )
 }
 
+/// The bundled DevTools oracle, built on first use (`npm ci --prefix oracle`
+/// then `node oracle/build.mjs`; needs the npm registry once). Test threads
+/// and test binaries running at the same time build it once, under a lock.
+pub fn ensure_oracle() -> PathBuf {
+    let root = repo();
+    let bundle = root.join("oracle/dist/devtools-oracle.cjs");
+    if bundle.exists() {
+        return bundle;
+    }
+    let lock = std::fs::File::create(std::env::temp_dir().join("leakhound-oracle-build.lock"))
+        .expect("create oracle build lock");
+    lock.lock().expect("lock oracle build");
+    if !bundle.exists() {
+        let oracle = root.join("oracle");
+        if !oracle.join("node_modules/chrome-devtools-frontend").exists() {
+            check(
+                "npm ci --prefix oracle",
+                Command::new("npm")
+                    .args(["ci", "--no-audit", "--no-fund", "--prefix"])
+                    .arg(&oracle)
+                    .output(),
+            );
+        }
+        check(
+            "node oracle/build.mjs",
+            Command::new("node").arg(oracle.join("build.mjs")).output(),
+        );
+    }
+    assert!(bundle.exists(), "{} was not built", bundle.display());
+    bundle
+}
+
 /// Runs the DevTools oracle and parses its JSON output.
 pub fn oracle(args: &[&str]) -> serde_json::Value {
-    let bundle = repo().join("oracle/dist/devtools-oracle.cjs");
-    assert!(
-        bundle.exists(),
-        "{} is missing: run `npm ci --prefix oracle && node oracle/build.mjs` (.ci/run does)",
-        bundle.display()
-    );
+    let bundle = ensure_oracle();
     let out = check(
         &format!("devtools oracle {}", args.join(" ")),
         Command::new("node")
