@@ -86,5 +86,5 @@ pub fn retainer_step(graph: &HeapGraph, analysis: &Analysis, n: NodeIdx) -> Opti
         }
     }
     let (sd, _, e, src) = best?;
-    Some(RetainerStep { step: PathStep { from: src, edge: e, to: n }, last: src == root || (sd >= d && src != root) })
+    Some(RetainerStep { step: PathStep { from: src, edge: e, to: n }, last: src == root || sd >= d })
 }

@@ -100,10 +100,37 @@ fn type_names(
         .collect()
 }
 
+/// Byte position in `bytes` of serde_json's one-based line and column, and
+/// the error message without its "at line L column C" suffix.
+fn locate(bytes: &[u8], e: &serde_json::Error) -> (ErrorKind, usize) {
+    let text = e.to_string();
+    let msg = match text.rfind(" at line ") {
+        Some(p) => text[..p].to_owned(),
+        None => text,
+    };
+    let mut line_start = 0;
+    for _ in 1..e.line() {
+        match memchr::memchr(b'\n', &bytes[line_start..]) {
+            Some(p) => line_start += p + 1,
+            None => break,
+        }
+    }
+    let at = (line_start + e.column().saturating_sub(1)).min(bytes.len().saturating_sub(1));
+    (ErrorKind::BadHeader(msg), at)
+}
+
 impl Header {
     pub fn from_json(bytes: &[u8]) -> Result<Header, ErrorKind> {
-        let raw: RawHeader =
-            serde_json::from_slice(bytes).map_err(|e| ErrorKind::BadHeader(e.to_string()))?;
+        Header::from_json_at(bytes).map_err(|(kind, _)| kind)
+    }
+
+    /// Like [`Header::from_json`], with the position in `bytes` the error refers to.
+    pub(crate) fn from_json_at(bytes: &[u8]) -> Result<Header, (ErrorKind, usize)> {
+        let raw: RawHeader = serde_json::from_slice(bytes).map_err(|e| locate(bytes, &e))?;
+        Header::from_raw(raw).map_err(|kind| (kind, 0))
+    }
+
+    fn from_raw(raw: RawHeader) -> Result<Header, ErrorKind> {
         let m = &raw.meta;
         let nf = &m.node_fields;
         let ef = &m.edge_fields;
@@ -138,7 +165,7 @@ impl Header {
             return Err(ErrorKind::BadHeader("too many node or edge types".into()));
         }
         let root_index = raw.root_index.unwrap_or(0);
-        if root_index % layout.node_field_count as u64 != 0 {
+        if !root_index.is_multiple_of(layout.node_field_count as u64) {
             return Err(ErrorKind::BadHeader(format!(
                 "root_index {root_index} is not a multiple of the node field count"
             )));

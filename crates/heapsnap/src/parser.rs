@@ -16,6 +16,8 @@ use crate::meta::Header;
 const MAX_HEADER_BYTES: usize = 4 << 20;
 /// Upper bound for a top-level key.
 const MAX_KEY_BYTES: usize = 256;
+/// UTF-8 byte-order mark, tolerated at the very start.
+const BOM: [u8; 3] = [0xEF, 0xBB, 0xBF];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Section {
@@ -65,7 +67,11 @@ enum StrPhase {
 
 #[derive(Debug)]
 enum State {
-    Start,
+    /// Before the opening brace; `bom` counts the bytes of a UTF-8 byte-order
+    /// mark seen so far (it may be split across chunks).
+    Start {
+        bom: u8,
+    },
     KeyOrEnd {
         first: bool,
     },
@@ -106,6 +112,8 @@ pub struct Parser {
     header: Option<Header>,
     seen: Vec<&'static str>,
     size_hint: Option<u64>,
+    /// The first error: once input was rejected, `feed` and `finish` repeat it.
+    failed: Option<ParseError>,
     b: Builder,
 }
 
@@ -118,21 +126,24 @@ impl Builder {
     fn reserve_nodes(&mut self, header: &Header, bytes_left: Option<u64>) {
         let nfc = header.layout.node_field_count.max(1) as u64;
         let bound = bytes_left.map_or(MAX_BLIND_RESERVE, |b| b / (2 * nfc));
-        let n = header.node_count.min(bound) as usize;
-        self.node_type.reserve_exact(n);
-        self.node_name.reserve_exact(n);
-        self.node_id.reserve_exact(n);
-        self.self_size.reserve_exact(n);
-        self.edge_counts.reserve_exact(n);
+        let n = usize::try_from(header.node_count.min(bound)).unwrap_or(usize::MAX);
+        // Only a hint: a header that lies (or a size hint that does) must not
+        // abort the process on allocation failure, so failures are ignored and
+        // the columns grow as values arrive.
+        let _ = self.node_type.try_reserve_exact(n);
+        let _ = self.node_name.try_reserve_exact(n);
+        let _ = self.node_id.try_reserve_exact(n);
+        let _ = self.self_size.try_reserve_exact(n);
+        let _ = self.edge_counts.try_reserve_exact(n);
     }
 
     fn reserve_edges(&mut self, header: &Header, bytes_left: Option<u64>) {
         let efc = header.layout.edge_field_count.max(1) as u64;
         let bound = bytes_left.map_or(MAX_BLIND_RESERVE * 4, |b| b / (2 * efc));
-        let n = header.edge_count.min(bound) as usize;
-        self.edge_type.reserve_exact(n);
-        self.edge_name.reserve_exact(n);
-        self.edge_to.reserve_exact(n);
+        let n = usize::try_from(header.edge_count.min(bound)).unwrap_or(usize::MAX);
+        let _ = self.edge_type.try_reserve_exact(n);
+        let _ = self.edge_name.try_reserve_exact(n);
+        let _ = self.edge_to.try_reserve_exact(n);
     }
 }
 
@@ -180,13 +191,14 @@ struct Builder {
 impl Parser {
     pub fn new() -> Parser {
         Parser {
-            state: State::Start,
+            state: State::Start { bom: 0 },
             base: 0,
             key: Vec::new(),
             header_buf: Vec::new(),
             header: None,
             seen: Vec::new(),
             size_hint: None,
+            failed: None,
             b: Builder::default(),
         }
     }
@@ -230,20 +242,37 @@ impl Parser {
     }
 
     /// Feed the next chunk of the snapshot text.
+    ///
+    /// After an error the parser is spent: further calls (and [`Parser::finish`])
+    /// return the same error.
     pub fn feed(&mut self, chunk: &[u8]) -> Result<(), ParseError> {
+        if let Some(e) = &self.failed {
+            return Err(e.clone());
+        }
+        let r = self.feed_chunk(chunk);
+        if let Err(e) = &r {
+            self.failed = Some(e.clone());
+        }
+        r
+    }
+
+    fn feed_chunk(&mut self, chunk: &[u8]) -> Result<(), ParseError> {
         let mut i = 0;
         let n = chunk.len();
         while i < n {
             match self.state {
-                State::Start => {
+                State::Start { bom } => {
                     let c = chunk[i];
-                    if is_ws(c) {
+                    if bom < 3 && self.base + i as u64 == bom as u64 && c == BOM[bom as usize] {
+                        self.state = State::Start { bom: bom + 1 };
+                        i += 1;
+                    } else if bom == 1 || bom == 2 {
+                        return Err(self.unexpected(i, c, "the rest of a UTF-8 byte-order mark"));
+                    } else if is_ws(c) {
                         i += 1;
                     } else if c == b'{' {
                         self.state = State::KeyOrEnd { first: true };
                         i += 1;
-                    } else if i == 0 && self.base == 0 && chunk.starts_with(&[0xEF, 0xBB, 0xBF]) {
-                        i += 3;
                     } else {
                         return Err(self.unexpected(i, c, "'{' at the start of a heap snapshot"));
                     }
@@ -265,22 +294,23 @@ impl Parser {
                 }
                 State::Key => {
                     let rest = &chunk[i..];
-                    match memchr::memchr(b'"', rest) {
-                        Some(p) => {
-                            self.key.extend_from_slice(&rest[..p]);
-                            i += p + 1;
-                            self.state = State::Colon;
-                        }
-                        None => {
-                            self.key.extend_from_slice(rest);
-                            i = n;
-                        }
+                    let (data, next, closed) = match memchr::memchr(b'"', rest) {
+                        Some(p) => (&rest[..p], i + p + 1, true),
+                        None => (rest, n, false),
+                    };
+                    let room = MAX_KEY_BYTES - self.key.len();
+                    if data.len() > room {
+                        // The first byte over the limit, wherever the chunk ends.
+                        return Err(self.err(
+                            i + room,
+                            ErrorKind::BadHeader("section name too long".into()),
+                        ));
                     }
-                    if self.key.len() > MAX_KEY_BYTES {
-                        return Err(
-                            self.err(i, ErrorKind::BadHeader("section name too long".into()))
-                        );
+                    self.key.extend_from_slice(data);
+                    if closed {
+                        self.state = State::Colon;
                     }
+                    i = next;
                 }
                 State::Colon => {
                     let c = chunk[i];
@@ -433,9 +463,13 @@ impl Parser {
         else {
             unreachable!()
         };
+        // Never look (or buffer) past the size limit, so that a runaway header
+        // fails at the same byte however the input is split into chunks.
+        let room = MAX_HEADER_BYTES.saturating_sub(self.header_buf.len());
+        let limit = chunk.len().min(start.saturating_add(room));
         let mut i = start;
         let mut end = None;
-        while i < chunk.len() {
+        while i < limit {
             let c = chunk[i];
             i += 1;
             if in_string {
@@ -461,20 +495,21 @@ impl Parser {
                 _ => {}
             }
         }
-        let stop = end.unwrap_or(i);
-        self.header_buf.extend_from_slice(&chunk[start..stop]);
-        if self.header_buf.len() > MAX_HEADER_BYTES {
+        if end.is_none() && limit < chunk.len() {
             return Err(self.err(
-                stop,
+                limit,
                 ErrorKind::BadHeader("header object is too large".into()),
             ));
         }
+        let stop = end.unwrap_or(i);
+        self.header_buf.extend_from_slice(&chunk[start..stop]);
         if let Some(stop) = end {
             let header_start = self.base + stop as u64 - self.header_buf.len() as u64;
-            let header = Header::from_json(&self.header_buf).map_err(|kind| ParseError {
-                offset: header_start,
-                kind,
-            })?;
+            let header =
+                Header::from_json_at(&self.header_buf).map_err(|(kind, at)| ParseError {
+                    offset: header_start + at as u64,
+                    kind,
+                })?;
             self.b.node_field_count = header.layout.node_field_count;
             let left = self
                 .size_hint
@@ -611,6 +646,14 @@ impl Parser {
                     }
                     depth -= 1;
                     if section == Section::TraceTree && depth > 0 {
+                        if self.b.rec_len != 0 {
+                            return Err(self.err(
+                                i,
+                                ErrorKind::Inconsistent(
+                                    "trace tree children end in the middle of a node".into(),
+                                ),
+                            ));
+                        }
                         self.b.trace_stack.pop();
                     }
                     if depth == 0 {
@@ -764,7 +807,7 @@ impl Parser {
         }
         let to = r[l.edge_to_node];
         let nfc = l.node_field_count as u64;
-        if to % nfc != 0 {
+        if !to.is_multiple_of(nfc) {
             return Err(ErrorKind::Inconsistent(format!(
                 "edge {} points to node index {to}, which is not a multiple of the node field count {nfc}",
                 b.edge_type.len()
@@ -815,6 +858,9 @@ impl Parser {
             )));
         }
         b.rec_len = 0;
+        if let Some(h) = &self.header {
+            check_count(section, h, b.node_type.len(), b.edge_type.len())?;
+        }
         if section == Section::Nodes {
             b.nodes_done = true;
         }
@@ -831,6 +877,10 @@ impl Parser {
             match phase {
                 StrPhase::InString => {
                     let rest = &chunk[i..];
+                    if self.b.pending_high.is_some() && !matches!(rest[0], b'"' | b'\\') {
+                        // A lone high surrogate followed by plain text.
+                        self.flush_high_surrogate();
+                    }
                     match memchr::memchr2(b'"', b'\\', rest) {
                         None => {
                             self.b.str_data.extend_from_slice(rest);
@@ -981,11 +1031,14 @@ impl Parser {
 
     /// Finish parsing: check that the snapshot was complete and consistent and build the graph.
     pub fn finish(self) -> Result<HeapGraph, ParseError> {
+        if let Some(e) = self.failed {
+            return Err(e);
+        }
         let end = self.base;
         let at = |kind| ParseError { offset: end, kind };
         let inside = match self.state {
             State::Done => None,
-            State::Start => Some("the file (no data)"),
+            State::Start { .. } => Some("the file (no data)"),
             State::Header { .. } => Some("the \"snapshot\" header"),
             State::Ints { section, .. } => Some(section.name()),
             State::Strings { .. } => Some("strings"),
@@ -1007,21 +1060,35 @@ impl Parser {
     }
 }
 
+/// The number of records in `nodes` or `edges` must be what the header announced.
+fn check_count(
+    section: Section,
+    header: &Header,
+    node_count: usize,
+    edge_count: usize,
+) -> Result<(), ErrorKind> {
+    match section {
+        Section::Nodes if node_count as u64 != header.node_count => {
+            Err(ErrorKind::Inconsistent(format!(
+                "header says {} nodes, \"nodes\" holds {node_count}",
+                header.node_count
+            )))
+        }
+        Section::Edges if edge_count as u64 != header.edge_count => {
+            Err(ErrorKind::Inconsistent(format!(
+                "header says {} edges, \"edges\" holds {edge_count}",
+                header.edge_count
+            )))
+        }
+        _ => Ok(()),
+    }
+}
+
 fn build_graph(header: Header, b: Builder) -> Result<HeapGraph, ErrorKind> {
     let node_count = b.node_type.len();
     let edge_count = b.edge_type.len();
-    if node_count as u64 != header.node_count {
-        return Err(ErrorKind::Inconsistent(format!(
-            "header says {} nodes, \"nodes\" holds {node_count}",
-            header.node_count
-        )));
-    }
-    if edge_count as u64 != header.edge_count {
-        return Err(ErrorKind::Inconsistent(format!(
-            "header says {} edges, \"edges\" holds {edge_count}",
-            header.edge_count
-        )));
-    }
+    check_count(Section::Nodes, &header, node_count, edge_count)?;
+    check_count(Section::Edges, &header, node_count, edge_count)?;
     if node_count == 0 {
         return Err(ErrorKind::Inconsistent("the snapshot has no nodes".into()));
     }
@@ -1128,7 +1195,7 @@ fn build_graph(header: Header, b: Builder) -> Result<HeapGraph, ErrorKind> {
                 "location_fields lacks object_index/script_id/line/column".into(),
             ));
         };
-        if b.raw_locations.len() % l.location_field_count != 0 {
+        if !b.raw_locations.len().is_multiple_of(l.location_field_count) {
             return Err(ErrorKind::Inconsistent(
                 "\"locations\" ends in the middle of a record".into(),
             ));

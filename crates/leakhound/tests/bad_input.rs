@@ -1,0 +1,294 @@
+//! Bad snapshot files on the command line: `analyze`, `find-leaks` and `diff`
+//! exit with status 2 and a single `error: …` line (plus at most one hint line)
+//! naming the file and, for parse errors, the byte offset; never a panic, and
+//! never a half-written report.
+
+mod common;
+
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use common::{TempDir, leakhound};
+use heapsnap::synth::SynthSnapshot;
+
+fn snapshot_text() -> String {
+    let mut s = SynthSnapshot::with_root();
+    let global = s.node("object", "global", 200);
+    s.edge(0, "shortcut", "global", global);
+    let roots = s.node("synthetic", "(GC roots)", 0);
+    s.edge(0, "element", "1", roots);
+    let map = s.node("object", "Map", 80);
+    s.edge(global, "property", "cache", map);
+    for i in 0..5 {
+        let o = s.node("object", "Session", 64);
+        s.edge(map, "element", &i.to_string(), o);
+        let body = s.node("string", &format!("payload {i} é ☃"), 1024);
+        s.edge(o, "property", "body", body);
+    }
+    s.to_json()
+}
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn run(args: &[&std::ffi::OsStr]) -> Run {
+    let out = leakhound().args(args).output().expect("run leakhound");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn os<S: AsRef<std::ffi::OsStr> + ?Sized>(s: &S) -> &std::ffi::OsStr {
+    s.as_ref()
+}
+
+/// Checks the clean-error contract and returns the `error:` line.
+fn assert_clean_error(args: &[&std::ffi::OsStr], must_contain: &[&str]) -> String {
+    let r = run(args);
+    let shown = format!("{args:?}\nstdout: {}\nstderr: {}", r.stdout, r.stderr);
+    assert_eq!(r.code, 2, "exit status: {shown}");
+    assert!(r.stdout.is_empty(), "nothing on stdout: {shown}");
+    assert!(!r.stderr.contains("panicked"), "no panic: {shown}");
+    assert!(!r.stderr.contains("RUST_BACKTRACE"), "no panic: {shown}");
+    let lines: Vec<&str> = r.stderr.lines().collect();
+    assert!(
+        lines.len() == 1 || (lines.len() == 2 && lines[1].starts_with("hint: ")),
+        "one error line and at most one hint: {shown}"
+    );
+    let first = lines[0];
+    assert!(first.starts_with("error: "), "{shown}");
+    assert!(!first.ends_with('.'), "no trailing full stop: {shown}");
+    for m in must_contain {
+        assert!(first.contains(m), "{first:?} should mention {m:?}");
+    }
+    first.to_owned()
+}
+
+fn analyze(path: &Path, must_contain: &[&str]) -> String {
+    let mut want = vec![path.to_str().expect("UTF-8 temp path")];
+    want.extend_from_slice(must_contain);
+    assert_clean_error(&[os("analyze"), path.as_os_str()], &want)
+}
+
+fn write(dir: &TempDir, name: &str, bytes: impl AsRef<[u8]>) -> PathBuf {
+    let p = dir.path().join(name);
+    std::fs::write(&p, bytes).unwrap();
+    p
+}
+
+/// The byte offset in an `error: …: byte N: …` line.
+fn offset(line: &str) -> u64 {
+    let at = line.find("byte ").unwrap_or_else(|| panic!("no offset in {line:?}"));
+    line[at + 5..]
+        .split(|c: char| !c.is_ascii_digit())
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no offset in {line:?}"))
+}
+
+#[test]
+fn good_snapshot_analyzes() {
+    let dir = TempDir::new("bad-input-good");
+    let p = write(&dir, "good.heapsnapshot", snapshot_text());
+    let r = run(&[os("analyze"), p.as_os_str()]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+}
+
+#[test]
+fn truncated_files() {
+    let dir = TempDir::new("bad-input-truncated");
+    let text = snapshot_text();
+    let complete = text.rfind('}').unwrap();
+    for cut in [1, 2, 20, text.find("\"nodes\"").unwrap() + 12, text.len() / 2, complete - 1, complete] {
+        let p = write(&dir, &format!("cut{cut}.heapsnapshot"), &text.as_bytes()[..cut]);
+        let line = analyze(&p, &["byte", "truncated"]);
+        assert_eq!(offset(&line), cut as u64, "{line}");
+    }
+}
+
+#[test]
+fn corrupt_files() {
+    let dir = TempDir::new("bad-input-corrupt");
+    let text = snapshot_text();
+    let nodes = text.find("\"nodes\":[").unwrap() + 9;
+    let cases: Vec<(&str, String, Option<usize>, &str)> = vec![
+        ("letter", text.replacen("\"nodes\":[9,", "\"nodes\":[9x,", 1), Some(nodes + 1), "expected"),
+        ("negative", text.replacen("\"nodes\":[9,", "\"nodes\":[-9,", 1), Some(nodes), "non-negative"),
+        ("float", text.replacen("\"nodes\":[9,", "\"nodes\":[9.5,", 1), Some(nodes + 1), "non-negative"),
+        (
+            "overflow",
+            text.replacen("\"nodes\":[9,", "\"nodes\":[99999999999999999999999,", 1),
+            Some(nodes + 19),
+            "non-negative",
+        ),
+        ("count", text.replacen("\"node_count\":", "\"node_count\":1", 1), None, "nodes"),
+        ("escape", text.replacen("\"global\"", "\"glo\\qbal\"", 1), None, "escape"),
+        ("trailing", text.clone() + "garbage", Some(text.len()), "after the end"),
+        ("target", text.replacen("\"edges\":[5,2,7,", "\"edges\":[5,2,8,", 1), None, "edge 0"),
+        (
+            "string-index",
+            text.replacen("\"nodes\":[9,1,", "\"nodes\":[9,999,", 1),
+            None,
+            "string 999",
+        ),
+        ("header", text.replacen("\"meta\":", "\"mota\":", 1), None, "missing field `meta`"),
+    ];
+    for (name, body, at, what) in cases {
+        assert_ne!(body, text, "{name}: the corruption applies");
+        let p = write(&dir, &format!("{name}.heapsnapshot"), body);
+        let line = analyze(&p, &["byte ", what]);
+        if let Some(at) = at {
+            assert_eq!(offset(&line), at as u64, "{name}: {line}");
+        }
+    }
+}
+
+#[test]
+fn non_utf8_files() {
+    let dir = TempDir::new("bad-input-utf8");
+    let text = snapshot_text();
+    // Latin-1 "é" inside a string.
+    let mut bytes = text.clone().into_bytes();
+    let at = text.find("\"global\"").unwrap() + 3;
+    bytes[at] = 0xE9;
+    let p = write(&dir, "latin1.heapsnapshot", &bytes);
+    let line = analyze(&p, &["UTF-8"]);
+    assert_eq!(offset(&line), at as u64, "{line}");
+    // UTF-16 text (what some editors save): a BOM V8 never writes.
+    let utf16: Vec<u8> = [0xFF, 0xFE]
+        .into_iter()
+        .chain(text.encode_utf16().flat_map(u16::to_le_bytes))
+        .collect();
+    let p = write(&dir, "utf16.heapsnapshot", utf16);
+    let line = analyze(&p, &["byte 0"]);
+    assert!(line.contains("0xff"), "{line}");
+    // A file whose name is not UTF-8 is still named (lossily) in the error.
+    let name = std::ffi::OsStr::from_bytes(b"snap-\xff.heapsnapshot");
+    let p = dir.path().join(name);
+    std::fs::write(&p, &text.as_bytes()[..100]).unwrap();
+    assert_clean_error(
+        &[os("analyze"), p.as_os_str()],
+        &["snap-\u{FFFD}.heapsnapshot", "byte 100"],
+    );
+}
+
+#[test]
+fn not_snapshots_at_all() {
+    let dir = TempDir::new("bad-input-other");
+    let png: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89";
+    let p = write(&dir, "image.heapsnapshot", png);
+    analyze(&p, &["byte 0", "0x89"]);
+    let p = write(&dir, "object.json", r#"{"name":"leakhound","version":"1.0.0"}"#);
+    analyze(&p, &["missing section \"snapshot\""]);
+    let p = write(&dir, "array.json", "[1, 2, 3]");
+    analyze(&p, &["byte 0"]);
+    let p = write(&dir, "blank.heapsnapshot", "\n\n   \n");
+    analyze(&p, &["byte 6"]);
+    let p = write(&dir, "zeros.heapsnapshot", vec![0u8; 10_000]);
+    analyze(&p, &["byte 0"]);
+    // A .heapprofile (sampling profile) is JSON, but not a heap snapshot.
+    let p = write(
+        &dir,
+        "x.heapprofile",
+        r#"{"head":{"callFrame":{"functionName":"(root)"},"selfSize":0,"children":[]},"samples":[]}"#,
+    );
+    analyze(&p, &["snapshot"]);
+}
+
+#[test]
+fn missing_empty_and_unreadable_paths() {
+    let dir = TempDir::new("bad-input-paths");
+    let missing = dir.path().join("nope.heapsnapshot");
+    analyze(&missing, &["cannot open"]);
+    analyze(dir.path(), &["directory"]);
+    let empty = write(&dir, "empty.heapsnapshot", "");
+    analyze(&empty, &["empty"]);
+    // A path through a file.
+    let file = write(&dir, "file", "x");
+    analyze(&file.join("x.heapsnapshot"), &["cannot open"]);
+}
+
+#[test]
+fn no_report_file_on_bad_input() {
+    let dir = TempDir::new("bad-input-output");
+    let text = snapshot_text();
+    let bad = write(&dir, "bad.heapsnapshot", &text.as_bytes()[..text.len() / 2]);
+    let out = dir.path().join("report.json");
+    for json in [true, false] {
+        let mut args = vec![os("analyze"), bad.as_os_str(), os("-o"), out.as_os_str()];
+        if json {
+            args.push(os("--json"));
+        }
+        assert_clean_error(&args, &["bad.heapsnapshot", "byte"]);
+        assert!(!out.exists(), "no report written for bad input");
+    }
+    let good = write(&dir, "good.heapsnapshot", &text);
+    let args = [os("diff"), good.as_os_str(), bad.as_os_str(), os("--json"), os("-o"), out.as_os_str()];
+    assert_clean_error(&args, &["bad.heapsnapshot"]);
+    assert!(!out.exists());
+    let args = [
+        os("find-leaks"),
+        good.as_os_str(),
+        good.as_os_str(),
+        bad.as_os_str(),
+        os("--json"),
+        os("-o"),
+        out.as_os_str(),
+    ];
+    assert_clean_error(&args, &["bad.heapsnapshot"]);
+    assert!(!out.exists());
+    // Nothing else was left in the directory either (no temp files).
+    let mut names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["bad.heapsnapshot", "good.heapsnapshot"]);
+}
+
+#[test]
+fn diff_with_one_bad_file() {
+    let dir = TempDir::new("bad-input-diff");
+    let text = snapshot_text();
+    let good = write(&dir, "good.heapsnapshot", &text);
+    let bad = write(&dir, "bad.heapsnapshot", text.replacen("\"nodes\":[9,", "\"nodes\":[x,", 1));
+    let missing = dir.path().join("missing.heapsnapshot");
+    for (a, b, named) in [(&good, &bad, &bad), (&bad, &good, &bad), (&good, &missing, &missing)] {
+        assert_clean_error(
+            &[os("diff"), a.as_os_str(), b.as_os_str()],
+            &[named.to_str().unwrap()],
+        );
+    }
+    let line = assert_clean_error(&[os("diff"), good.as_os_str(), bad.as_os_str()], &["byte"]);
+    assert_eq!(offset(&line), text.find("\"nodes\":[").unwrap() as u64 + 9);
+}
+
+#[test]
+fn find_leaks_with_one_bad_file() {
+    let dir = TempDir::new("bad-input-leaks");
+    let text = snapshot_text();
+    let good = write(&dir, "good.heapsnapshot", &text);
+    let bad = write(&dir, "bad.heapsnapshot", &text.as_bytes()[..text.len() - 10]);
+    let empty = write(&dir, "empty.heapsnapshot", "");
+    for files in [
+        [&bad, &good, &good],
+        [&good, &bad, &good],
+        [&good, &good, &bad],
+        [&good, &empty, &good],
+    ] {
+        let bad_one = files.iter().find(|f| ***f != good).unwrap();
+        let mut args = vec![os("find-leaks")];
+        args.extend(files.iter().map(|f| f.as_os_str()));
+        assert_clean_error(&args, &[bad_one.to_str().unwrap()]);
+    }
+    // The same with --json: still a plain error line, no JSON on stdout.
+    assert_clean_error(
+        &[os("find-leaks"), os("--json"), good.as_os_str(), good.as_os_str(), bad.as_os_str()],
+        &["bad.heapsnapshot", "truncated"],
+    );
+}
