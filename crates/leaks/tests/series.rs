@@ -1,0 +1,237 @@
+//! The leak finder on small, named series of synthetic snapshots: each
+//! scenario builds the heap of one process at several moments, with the
+//! same object ids for the same objects (as V8 keeps them while the heap
+//! profiler is on).
+
+use analysis::Analysis;
+use heapsnap::HeapGraph;
+use heapsnap::synth::SynthSnapshot;
+use leaks::{Error, Options, Pattern, Snap, find_leaks};
+
+const KB: u64 = 1024;
+
+/// A heap under construction: objects get their ids from a stable key, so
+/// the same object has the same id in every snapshot of the series.
+struct Heap {
+    s: SynthSnapshot,
+    global: usize,
+}
+
+impl Heap {
+    fn new() -> Heap {
+        let mut s = SynthSnapshot::with_root();
+        let global = s.node("object", "global", 100);
+        s.edge(0, "shortcut", "global", global);
+        s.nodes[global].id = 3;
+        // The runtime: objects alive all along, as most of a real heap is.
+        for i in 0..200u32 {
+            let n = s.node("object", "Builtin", 24);
+            s.nodes[n].id = 101 + 2 * i;
+            s.edge(global, "property", &format!("builtin{i}"), n);
+        }
+        Heap { s, global }
+    }
+
+    fn node(&mut self, id: u32, ty: &'static str, name: &str, size: u64) -> usize {
+        let n = self.s.node(ty, name, size);
+        self.s.nodes[n].id = id;
+        n
+    }
+
+    fn edge(&mut self, from: usize, ty: &'static str, name: &str, to: usize) {
+        self.s.edge(from, ty, name, to);
+    }
+
+    /// A module: global.run → closure → context, whose variables hold things.
+    fn module(&mut self) -> usize {
+        let f = self.node(5, "closure", "handleRequest", 32);
+        let ctx = self.node(7, "hidden", "system / Context", 40);
+        let g = self.global;
+        self.edge(g, "property", "run", f);
+        self.edge(f, "internal", "context", ctx);
+        ctx
+    }
+
+    fn graph(&self) -> (HeapGraph, Analysis) {
+        let g = heapsnap::parse_bytes(self.s.to_json().as_bytes()).expect("synthetic snapshot parses");
+        let a = Analysis::run(&g, |_| {});
+        (g, a)
+    }
+}
+
+fn run(heaps: &[Heap], opts: &Options) -> Result<leaks::Report, Error> {
+    let built: Vec<(HeapGraph, Analysis)> = heaps.iter().map(Heap::graph).collect();
+    let snaps: Vec<Snap<'_>> = built.iter().map(|(g, a)| Snap { graph: g, analysis: a }).collect();
+    find_leaks(&snaps, opts)
+}
+
+/// A module-level Map that gains `per_step` entries of `size` bytes at every step.
+fn map_cache(step: usize, per_step: usize, size: u64) -> Heap {
+    let mut h = Heap::new();
+    let ctx = h.module();
+    let map = h.node(9, "object", "Map", 32);
+    let table = h.node(11, "array", "", 16);
+    h.edge(ctx, "context", "responseCache", map);
+    h.edge(map, "internal", "table", table);
+    for i in 0..=(step * per_step) {
+        let id = 1001 + 4 * i as u32;
+        let entry = h.node(id, "object", "Entry", 64);
+        let body = h.node(id + 2, "string", "body", size);
+        h.edge(table, "internal", &i.to_string(), entry);
+        h.edge(entry, "property", "body", body);
+    }
+    h
+}
+
+#[test]
+fn growing_map_is_one_cluster_of_an_unbounded_collection() {
+    let heaps: Vec<Heap> = (0..3).map(|k| map_cache(k, 20, 16 * KB)).collect();
+    let r = run(&heaps, &Options::default()).expect("finds");
+    assert!(r.has_leaks());
+    assert_eq!(r.clusters.len(), 1, "{r:#?}");
+    let c = &r.clusters[0];
+    assert_eq!(c.roots.len(), 20, "entries added between base and target, alive in final");
+    assert_eq!(c.retained_size, 20 * (64 + 16 * KB));
+    assert_eq!(c.pattern, Pattern::UnboundedCollection);
+    assert!(c.growing);
+    assert_eq!(c.holder_sizes.len(), 3);
+    assert!(c.holder_sizes.windows(2).all(|w| w[0] < w[1]), "{:?}", c.holder_sizes);
+}
+
+#[test]
+fn below_the_threshold_is_not_reported() {
+    let heaps: Vec<Heap> = (0..3).map(|k| map_cache(k, 2, KB)).collect();
+    let r = run(&heaps, &Options::default()).expect("finds");
+    assert!(!r.has_leaks(), "{r:#?}");
+    assert!(r.minor_clusters >= 1);
+}
+
+/// The same number of entries at every step, each replaced by a new one.
+#[test]
+fn bounded_churn_is_not_a_leak() {
+    let heaps: Vec<Heap> = (0..3)
+        .map(|k| {
+            let mut h = Heap::new();
+            let ctx = h.module();
+            let map = h.node(9, "object", "Map", 32);
+            h.edge(ctx, "context", "lru", map);
+            for i in 0..50 {
+                let id = 1001 + 1000 * k as u32 + 2 * i;
+                let e = h.node(id, "string", "payload", 16 * KB);
+                h.edge(map, "internal", &i.to_string(), e);
+            }
+            h
+        })
+        .collect();
+    let r = run(&heaps, &Options::default()).expect("finds");
+    assert_eq!(r.candidate_count, 0);
+    assert!(!r.has_leaks(), "{r:#?}");
+}
+
+/// Timers in a doubly linked list: the shortest path reaches some leaked
+/// timers forwards (`_idleNext`) and others backwards (`_idlePrev`); they are
+/// one cluster, held by the list.
+#[test]
+fn doubly_linked_list_is_one_cluster() {
+    let heaps: Vec<Heap> = (0..3)
+        .map(|k| {
+            let mut h = Heap::new();
+            let ctx = h.module();
+            let list = h.node(9, "object", "TimersList", 48);
+            h.edge(ctx, "context", "timerList", list);
+            let count = 1 + 40 * k;
+            let timers: Vec<usize> = (0..count)
+                .map(|i| {
+                    let t = h.node(1001 + 4 * i as u32, "object", "Timeout", 64);
+                    let state = h.node(1003 + 4 * i as u32, "string", "state", 8 * KB);
+                    h.edge(t, "property", "_state", state);
+                    t
+                })
+                .collect();
+            let mut ring = vec![list];
+            ring.extend(&timers);
+            for w in 0..ring.len() {
+                let next = ring[(w + 1) % ring.len()];
+                let prev = ring[(w + ring.len() - 1) % ring.len()];
+                h.edge(ring[w], "property", "_idleNext", next);
+                h.edge(ring[w], "property", "_idlePrev", prev);
+            }
+            h
+        })
+        .collect();
+    let r = run(&heaps, &Options::default()).expect("finds");
+    assert_eq!(r.clusters.len(), 1, "{r:#?}");
+    let c = &r.clusters[0];
+    assert_eq!(c.roots.len(), 40);
+    assert_eq!(c.pattern, Pattern::Timer);
+    assert!(c.growing);
+    let (g, _) = heaps[2].graph();
+    assert_eq!(g.name(c.holder.expect("a holder")), "TimersList");
+}
+
+#[test]
+fn listeners_under_events_are_event_listener_leaks() {
+    let heaps: Vec<Heap> = (0..3)
+        .map(|k| {
+            let mut h = Heap::new();
+            let ctx = h.module();
+            let bus = h.node(9, "object", "EventEmitter", 32);
+            let events = h.node(11, "object", "Object", 32);
+            let arr = h.node(13, "object", "Array", 32);
+            h.edge(ctx, "context", "configBus", bus);
+            h.edge(bus, "property", "_events", events);
+            h.edge(events, "property", "reload", arr);
+            for i in 0..=(30 * k) {
+                let f = h.node(1001 + 4 * i as u32, "closure", "onReload", 32);
+                let scope = h.node(1003 + 4 * i as u32, "object", "Session", 12 * KB);
+                h.edge(arr, "element", &i.to_string(), f);
+                h.edge(f, "context", "session", scope);
+            }
+            h
+        })
+        .collect();
+    let r = run(&heaps, &Options::default()).expect("finds");
+    assert_eq!(r.clusters.len(), 1, "{r:#?}");
+    assert_eq!(r.clusters[0].pattern, Pattern::EventListener);
+    assert_eq!(r.clusters[0].roots.len(), 30);
+}
+
+#[test]
+fn a_global_array_accumulates() {
+    let heaps: Vec<Heap> = (0..4)
+        .map(|k| {
+            let mut h = Heap::new();
+            let log = h.node(9, "object", "Array", 32);
+            let g = h.global;
+            h.edge(g, "property", "requestLog", log);
+            for i in 0..=(25 * k) {
+                let e = h.node(1001 + 2 * i as u32, "object", "Entry", 16 * KB);
+                h.edge(log, "element", &i.to_string(), e);
+            }
+            h
+        })
+        .collect();
+    let r = run(&heaps, &Options::default()).expect("finds");
+    assert_eq!(r.snapshot_count, 4);
+    assert_eq!(r.clusters.len(), 1, "{r:#?}");
+    let c = &r.clusters[0];
+    assert_eq!(c.pattern, Pattern::GlobalAccumulation);
+    assert_eq!(c.roots.len(), 25, "allocated after the base, alive in all three later snapshots");
+    assert_eq!(c.holder_sizes.len(), 4);
+    assert!(r.growing.iter().any(|g| g.pattern == Pattern::GlobalAccumulation));
+}
+
+#[test]
+fn fewer_than_three_snapshots_is_an_error() {
+    let heaps: Vec<Heap> = (0..2).map(|k| map_cache(k, 1, KB)).collect();
+    assert_eq!(run(&heaps, &Options::default()).unwrap_err(), Error::TooFewSnapshots(2));
+}
+
+#[test]
+fn snapshots_of_different_processes_are_an_error() {
+    let mut heaps: Vec<Heap> = (0..3).map(|k| map_cache(k, 1, KB)).collect();
+    for n in &mut heaps[0].s.nodes {
+        n.id += 1_000_000;
+    }
+    assert_eq!(run(&heaps, &Options::default()).unwrap_err(), Error::Unrelated(0, 2));
+}
