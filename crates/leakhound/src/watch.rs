@@ -1,0 +1,317 @@
+//! `leakhound watch`: long-running monitoring of one or more Node.js services.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use inspector::target::{ResolveOptions, TargetSpec};
+use monitor::config::Config;
+use monitor::{Source, TargetDef, TrendSettings, WatchOptions, Watcher};
+
+use crate::target::{self, TargetArgs, parse_duration};
+
+#[derive(clap::Args, Debug)]
+pub struct WatchArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Configuration file: targets, alert rules, actions (TOML)
+    #[arg(long, short, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Service name of the target given on the command line
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Time between samples [default: 5s]
+    #[arg(long, value_parser = parse_duration)]
+    pub interval: Option<Duration>,
+    /// Address for /metrics and /health [default: 127.0.0.1:9464]
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// Serve no /metrics and /health
+    #[arg(long, conflicts_with = "listen")]
+    pub no_server: bool,
+    /// Require `Authorization: Bearer TOKEN` on the server (also LEAKHOUND_BEARER_TOKEN)
+    #[arg(long, value_name = "TOKEN")]
+    pub bearer_token: Option<String>,
+    /// History database (SQLite) [default: ./leakhound-history.db]
+    #[arg(long, value_name = "PATH")]
+    pub db: Option<PathBuf>,
+    /// Keep no history
+    #[arg(long, conflicts_with = "db")]
+    pub no_history: bool,
+    /// One post-GC heap minimum per window of this length for the trend [default: 60s]
+    #[arg(long, value_parser = parse_duration)]
+    pub trend_window: Option<Duration>,
+    /// How far back the trend looks [default: 30m]
+    #[arg(long, value_parser = parse_duration)]
+    pub trend_span: Option<Duration>,
+}
+
+fn init_logging(quiet: bool) {
+    let level = if quiet {
+        tracing::Level::WARN
+    } else {
+        tracing::Level::INFO
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_ansi(crate::fmt::stderr_color())
+        .with_max_level(level)
+        .try_init();
+}
+
+/// A name for the command-line target when --name is not given.
+fn default_name(args: &TargetArgs) -> String {
+    if let Some(pid) = args.pid {
+        return format!("pid-{pid}");
+    }
+    if let Some(port) = args.port {
+        return format!("port-{port}");
+    }
+    if args.inspect.is_some() {
+        return "inspector".into();
+    }
+    let script = args
+        .command
+        .iter()
+        .skip(1)
+        .find(|a| !a.starts_with('-'))
+        .or(args.command.first());
+    script
+        .map(|s| {
+            let base = s.rsplit('/').next().unwrap_or(s);
+            base.strip_suffix(".js")
+                .or_else(|| base.strip_suffix(".mjs"))
+                .or_else(|| base.strip_suffix(".cjs"))
+                .unwrap_or(base)
+                .to_owned()
+        })
+        .unwrap_or_else(|| "app".into())
+}
+
+fn config_targets(cfg: &Config, default_interval: Duration) -> Vec<TargetDef> {
+    cfg.targets
+        .iter()
+        .map(|t| {
+            let opts = ResolveOptions {
+                allow_remote: t.allow_remote,
+                activate: t.activate,
+            };
+            let source = if let Some(text) = &t.cmdline_match {
+                Source::Match {
+                    text: text.clone(),
+                    opts,
+                }
+            } else {
+                let spec = if let Some(u) = &t.inspect {
+                    TargetSpec::WebSocket(u.clone())
+                } else if let Some(port) = t.port {
+                    TargetSpec::Port {
+                        host: t.host.clone().unwrap_or_else(|| "127.0.0.1".into()),
+                        port,
+                    }
+                } else {
+                    TargetSpec::Pid(t.pid.unwrap_or_default())
+                };
+                Source::Spec { spec, opts }
+            };
+            TargetDef {
+                name: t.name.clone(),
+                source,
+                interval: t.interval.map(|d| d.0).unwrap_or(default_interval),
+            }
+        })
+        .collect()
+}
+
+pub async fn run(args: &WatchArgs, quiet: bool) -> Result<ExitCode> {
+    init_logging(quiet);
+    let cfg = match &args.config {
+        Some(p) => Config::load(p)?,
+        None => Config::default(),
+    };
+    let interval = args
+        .interval
+        .or(cfg.interval.map(|d| d.0))
+        .unwrap_or(Duration::from_secs(5));
+    if interval < Duration::from_millis(50) {
+        bail!("--interval must be at least 50ms");
+    }
+    let mut targets = config_targets(&cfg, interval);
+    let mut launched = None;
+    if !args.target.is_empty() {
+        let name = args
+            .name
+            .clone()
+            .unwrap_or_else(|| default_name(&args.target));
+        if targets.iter().any(|t| t.name == name) {
+            bail!(
+                "target {name:?} is also in the configuration file\nhint: pass --name to tell them apart"
+            );
+        }
+        let opts = ResolveOptions {
+            allow_remote: args.target.allow_remote,
+            activate: args.target.activate,
+        };
+        let spec = if args.target.command.is_empty() {
+            args.target.spec().context("no target given")?
+        } else {
+            let t = target::open(&args.target).await?;
+            eprintln!(
+                "leakhound: started {} (pid {})",
+                args.target.command.join(" "),
+                t.pid.unwrap_or(0)
+            );
+            let spec = TargetSpec::WebSocket(t.ws_url.clone());
+            launched = Some(t);
+            spec
+        };
+        targets.push(TargetDef {
+            name,
+            source: Source::Spec { spec, opts },
+            interval,
+        });
+    }
+    if targets.is_empty() {
+        bail!(
+            "no target given\nhint: use --pid PID, --port PORT, --inspect ws://127.0.0.1:PORT/ID, -- node app.js, or [[target]] entries in --config"
+        );
+    }
+    let token = args
+        .bearer_token
+        .clone()
+        .or_else(|| {
+            std::env::var("LEAKHOUND_BEARER_TOKEN")
+                .ok()
+                .filter(|s| !s.is_empty())
+        })
+        .or_else(|| cfg.bearer_token.clone());
+    let token = match (token, &cfg.bearer_token_file) {
+        (Some(t), _) => Some(t),
+        (None, Some(f)) => Some(
+            std::fs::read_to_string(f)
+                .with_context(|| format!("{}: cannot read the bearer token", f.display()))?
+                .trim()
+                .to_owned(),
+        ),
+        (None, None) => None,
+    };
+    let listen = if args.no_server {
+        None
+    } else {
+        Some(
+            args.listen
+                .clone()
+                .or_else(|| cfg.listen.clone())
+                .unwrap_or_else(|| "127.0.0.1:9464".into()),
+        )
+    };
+    let history = if args.no_history {
+        None
+    } else {
+        Some(
+            args.db
+                .clone()
+                .or_else(|| cfg.history.clone())
+                .unwrap_or_else(|| PathBuf::from("leakhound-history.db")),
+        )
+    };
+    let defaults = TrendSettings::default();
+    let trend = TrendSettings {
+        window: args
+            .trend_window
+            .or(cfg.trend.window.map(|d| d.0))
+            .unwrap_or(defaults.window),
+        span: args
+            .trend_span
+            .or(cfg.trend.span.map(|d| d.0))
+            .unwrap_or(defaults.span),
+        options: trend::Options {
+            alpha: cfg.trend.alpha.unwrap_or(defaults.options.alpha),
+            min_points: cfg.trend.min_points.unwrap_or(defaults.options.min_points),
+        },
+    };
+    let names: Vec<String> = targets.iter().map(|t| t.name.clone()).collect();
+    let watcher = Watcher::start(WatchOptions {
+        targets,
+        config: cfg.clone(),
+        trend,
+        listen,
+        bearer_token: token.clone(),
+        history: history.clone(),
+        retention: cfg
+            .retention
+            .map(|d| d.0)
+            .unwrap_or(Duration::from_secs(7 * 86_400)),
+    })
+    .await?;
+    if let Some(addr) = watcher.local_addr() {
+        if token.is_none() && !addr.ip().is_loopback() {
+            eprintln!("leakhound: warning: serving on {addr} without a bearer token");
+        }
+        eprintln!("leakhound: serving http://{addr}/metrics and http://{addr}/health");
+    }
+    if let Some(h) = &history {
+        eprintln!("leakhound: history in {}", h.display());
+    }
+    eprintln!(
+        "leakhound: watching {} every {:?}",
+        names.join(", "),
+        interval
+    );
+
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut sigint = signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?;
+    let mut sigterm = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
+    let mut child_status = None;
+    {
+        let child = launched.as_mut().and_then(|t| t.child.as_mut());
+        let shutdown = async {
+            let exited = async {
+                match child {
+                    Some(l) => l.child.wait().await.ok(),
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = sigint.recv() => {}
+                _ = sigterm.recv() => {}
+                s = exited => child_status = s,
+            }
+        };
+        watcher.run(shutdown).await?;
+    }
+    let code = match child_status {
+        Some(s) => {
+            eprintln!("leakhound: the app exited ({s})");
+            ExitCode::from(s.code().unwrap_or(1).clamp(0, 255) as u8)
+        }
+        None => ExitCode::SUCCESS,
+    };
+    if let Some(mut t) = launched {
+        t.stop().await;
+    }
+    Ok(code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_names() {
+        let mut a = TargetArgs {
+            command: vec![
+                "node".into(),
+                "--max-old-space-size=100".into(),
+                "srv/api.js".into(),
+            ],
+            ..TargetArgs::default()
+        };
+        assert_eq!(default_name(&a), "api");
+        a.command.clear();
+        a.pid = Some(42);
+        assert_eq!(default_name(&a), "pid-42");
+    }
+}

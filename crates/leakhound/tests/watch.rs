@@ -1,0 +1,546 @@
+//! `leakhound watch` and `leakhound history` against real node processes:
+//! metrics (checked with promtool when installed), health, bearer token,
+//! trend detection, alert actions (webhook, snapshot, command), reconnect
+//! after a restart, and history that survives `kill -9`.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::{TempDir, leakhound, repo};
+
+/// A child process killed (SIGKILL) and reaped when dropped; its stderr is collected.
+struct Proc {
+    child: Child,
+    stderr: Arc<Mutex<String>>,
+}
+
+impl Proc {
+    fn spawn(mut cmd: Command) -> Proc {
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let sink = stderr.clone();
+        let pipe = child.stderr.take().expect("stderr");
+        std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                let mut s = sink.lock().unwrap();
+                s.push_str(&line);
+                s.push('\n');
+            }
+        });
+        Proc { child, stderr }
+    }
+
+    fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// Waits for a line of stderr containing `prefix` and returns the rest of it.
+    fn wait_line(&self, prefix: &str, timeout: Duration) -> String {
+        let t = Instant::now();
+        loop {
+            if let Some(rest) = self
+                .stderr()
+                .lines()
+                .find_map(|l| l.split_once(prefix).map(|(_, r)| r.trim().to_owned()))
+            {
+                return rest;
+            }
+            assert!(
+                t.elapsed() < timeout,
+                "no {prefix:?} within {timeout:?}; stderr:\n{}",
+                self.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    fn signal(&self, sig: i32) {
+        // SAFETY: kill(2) on our own child.
+        unsafe { libc_kill(self.pid(), sig) };
+    }
+
+    fn wait_exit(&mut self, timeout: Duration) -> std::process::ExitStatus {
+        let t = Instant::now();
+        loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                return s;
+            }
+            assert!(
+                t.elapsed() < timeout,
+                "still running after {timeout:?}:\n{}",
+                self.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+unsafe extern "C" {
+    #[link_name = "kill"]
+    fn libc_kill(pid: i32, sig: i32) -> i32;
+}
+
+const SIGKILL: i32 = 9;
+const SIGTERM: i32 = 15;
+
+/// `node --inspect=127.0.0.1:PORT script args`; returns the process and its ws URL.
+fn node(script: &str, port: u16, args: &[&str]) -> (Proc, String) {
+    let mut cmd = Command::new("node");
+    cmd.arg(format!("--inspect=127.0.0.1:{port}"))
+        .arg(repo().join(script))
+        .args(args);
+    let p = Proc::spawn(cmd);
+    let ws = p.wait_line("Debugger listening on ", Duration::from_secs(20));
+    (p, ws)
+}
+
+fn port_of(ws: &str) -> u16 {
+    ws.trim_start_matches("ws://")
+        .split('/')
+        .next()
+        .and_then(|hp| hp.rsplit(':').next())
+        .and_then(|p| p.parse().ok())
+        .expect("port in ws url")
+}
+
+/// `GET path` with an optional bearer token: (status, body).
+fn get(addr: &str, path: &str, token: Option<&str>) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).expect("connect to leakhound");
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Connection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut buf = String::new();
+    s.read_to_string(&mut buf).expect("read response");
+    let (head, body) = buf.split_once("\r\n\r\n").expect("http response");
+    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    (status, body.to_owned())
+}
+
+fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let t = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(t.elapsed() < timeout, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The value of a sample line `name{labels} value` in a scrape.
+fn metric(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series).and_then(|r| r.strip_prefix(' ')))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+fn server_addr(watch: &Proc) -> String {
+    let url = watch.wait_line("serving http://", Duration::from_secs(60));
+    url.split('/').next().unwrap().to_owned()
+}
+
+fn promtool_check(text: &str) {
+    let Ok(mut child) = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+    else {
+        eprintln!(
+            "promtool not found (Debian package prometheus): skipping the exposition format check"
+        );
+        return;
+    };
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "promtool check metrics failed:\n{}{}\n--- scrape ---\n{text}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn history_json(db: &Path, extra: &[&str]) -> serde_json::Value {
+    let out = leakhound()
+        .args(["history", "--json", "--since", "1h", "--db"])
+        .arg(db)
+        .args(extra)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("history JSON")
+}
+
+#[test]
+fn metrics_health_token_trend_and_history() {
+    let dir = TempDir::new("watch-metrics");
+    let db = dir.path().join("h.db");
+    let mut cmd = leakhound();
+    cmd.args([
+        "watch",
+        "--interval",
+        "200ms",
+        "--trend-window",
+        "1s",
+        "--listen",
+        "127.0.0.1:0",
+        "--bearer-token",
+        "s3cret",
+        "--name",
+        "grow",
+        "--db",
+    ])
+    .arg(&db)
+    .arg("--")
+    .arg("node")
+    .arg(repo().join("fixtures/apps/grow.js"));
+    let mut watch = Proc::spawn(cmd);
+    let addr = server_addr(&watch);
+    let node_pid: i32 = watch
+        .wait_line("(pid ", Duration::from_secs(5))
+        .trim_end_matches(')')
+        .parse()
+        .unwrap();
+
+    assert_eq!(get(&addr, "/metrics", None).0, 401);
+    assert_eq!(get(&addr, "/health", Some("wrong")).0, 401);
+
+    // The leak is found: a significant positive slope of the post-GC floor.
+    let scrape = wait_for("a significant heap trend", Duration::from_secs(60), || {
+        let (code, body) = get(&addr, "/metrics", Some("s3cret"));
+        assert_eq!(code, 200);
+        (metric(&body, "leakhound_heap_trend_significant{target=\"grow\"}") == Some(1.0))
+            .then_some(body)
+    });
+    for name in [
+        "nodejs_heap_size_used_bytes{target=\"grow\"}",
+        "nodejs_heap_size_total_bytes{target=\"grow\"}",
+        "nodejs_external_memory_bytes{target=\"grow\"}",
+        "nodejs_heap_space_size_used_bytes{target=\"grow\",space=\"old\"}",
+        "nodejs_heap_space_size_total_bytes{target=\"grow\",space=\"new\"}",
+        "nodejs_gc_duration_seconds_bucket{le=\"+Inf\",target=\"grow\",kind=\"minor\"}",
+        "nodejs_gc_duration_seconds_count{target=\"grow\",kind=\"major\"}",
+        "nodejs_eventloop_lag_seconds{target=\"grow\"}",
+        "nodejs_eventloop_lag_p99_seconds{target=\"grow\"}",
+        "process_resident_memory_bytes{target=\"grow\"}",
+        "leakhound_heap_growth_bytes_per_second{target=\"grow\"}",
+        "leakhound_time_to_heap_limit_seconds{target=\"grow\"}",
+        "leakhound_target_up{target=\"grow\"}",
+    ] {
+        assert!(metric(&scrape, name).is_some(), "{name} missing:\n{scrape}");
+    }
+    assert!(scrape.contains("# TYPE nodejs_gc_duration_seconds histogram"));
+    let growth = metric(
+        &scrape,
+        "leakhound_heap_growth_bytes_per_second{target=\"grow\"}",
+    )
+    .unwrap();
+    assert!(growth > 100_000.0, "growth {growth} B/s");
+    assert_eq!(
+        metric(&scrape, "leakhound_target_up{target=\"grow\"}"),
+        Some(1.0)
+    );
+    promtool_check(&scrape);
+
+    let (code, body) = get(&addr, "/health", Some("s3cret"));
+    let health: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(health["targets"]["grow"]["up"], true);
+    assert_eq!(health["targets"]["grow"]["trend_significant"], true);
+
+    // SIGTERM: graceful stop, the app we started is stopped too.
+    watch.signal(SIGTERM);
+    let status = watch.wait_exit(Duration::from_secs(30));
+    assert!(status.success(), "{status}:\n{}", watch.stderr());
+    assert!(
+        !Path::new(&format!("/proc/{node_pid}")).exists() || {
+            std::thread::sleep(Duration::from_millis(500));
+            !Path::new(&format!("/proc/{node_pid}")).exists()
+        }
+    );
+
+    let h = history_json(&db, &["--target", "grow", "--trend-window", "1s"]);
+    let t = &h["targets"][0];
+    assert_eq!(t["target"], "grow");
+    assert!(t["samples"].as_array().unwrap().len() >= 10, "{h}");
+    assert_eq!(t["trend"]["growing"], true, "{}", t["trend"]);
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&db).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let table = leakhound()
+        .args(["history", "--trend-window", "1s", "--db"])
+        .arg(&db)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&table.stdout);
+    assert!(text.contains("growing (significant)"), "{text}");
+}
+
+/// A one-shot HTTP server collecting request bodies.
+fn webhook_server() -> (String, mpsc::Receiver<String>) {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap().to_string();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for s in l.incoming() {
+            let Ok(mut s) = s else { continue };
+            let mut r = BufReader::new(s.try_clone().unwrap());
+            let mut len = 0usize;
+            let mut line = String::new();
+            loop {
+                line.clear();
+                if r.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    len = v.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut body = vec![0u8; len];
+            let _ = r.read_exact(&mut body);
+            let _ =
+                s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+            if tx
+                .send(String::from_utf8_lossy(&body).into_owned())
+                .is_err()
+            {
+                break;
+            }
+        }
+    });
+    (addr, rx)
+}
+
+#[test]
+fn config_targets_alert_actions_and_reconnect() {
+    let dir = TempDir::new("watch-alerts");
+    let (idle, ws) = node("fixtures/apps/idle.js", 0, &["1"]);
+    let port = port_of(&ws);
+    let (hook, bodies) = webhook_server();
+    let snaps = dir.path().join("snaps");
+    let cmd_out = dir.path().join("cmd.txt");
+    let config = format!(
+        r#"
+interval = "200ms"
+listen = "127.0.0.1:0"
+history = "{db}"
+
+[[target]]
+name = "idle"
+port = {port}
+
+[[rule]]
+name = "HeapAboveOneMB"
+metric = "heap_used_bytes"
+threshold = 1000000
+for = "400ms"
+severity = "info"
+actions = ["log", "webhook", "snapshot", "command"]
+
+[actions.webhook]
+url = "http://{hook}/api/v2/alerts"
+format = "alertmanager"
+
+[actions.snapshot]
+dir = "{snaps}"
+max_count = 1
+
+[actions.command]
+argv = ["/bin/sh", "-c", "env | grep ^LEAKHOUND_ | sort > {cmd_out}"]
+"#,
+        db = dir.path().join("h.db").display(),
+        snaps = snaps.display(),
+        cmd_out = cmd_out.display(),
+    );
+    let cfg = dir.path().join("leakhound.toml");
+    std::fs::write(&cfg, config).unwrap();
+    let mut cmd = leakhound();
+    cmd.args(["watch", "--config"]).arg(&cfg);
+    let watch = Proc::spawn(cmd);
+    let addr = server_addr(&watch);
+
+    // Fires: Alertmanager payload, 0600 snapshot, command with the details.
+    let body = bodies
+        .recv_timeout(Duration::from_secs(60))
+        .expect("webhook");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v[0]["labels"]["alertname"], "HeapAboveOneMB", "{body}");
+    assert_eq!(v[0]["labels"]["target"], "idle");
+    assert!(v[0]["startsAt"].as_str().unwrap().ends_with('Z'));
+    assert!(v[0].get("endsAt").is_none());
+    let snap = v[0]["annotations"]["snapshot"]
+        .as_str()
+        .expect("snapshot path")
+        .to_owned();
+    use std::os::unix::fs::PermissionsExt;
+    let meta = std::fs::metadata(&snap).unwrap();
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    let mut head = [0u8; 12];
+    std::fs::File::open(&snap)
+        .unwrap()
+        .read_exact(&mut head)
+        .unwrap();
+    assert_eq!(&head, b"{\"snapshot\":");
+    let env = wait_for("the alert command", Duration::from_secs(20), || {
+        std::fs::read_to_string(&cmd_out)
+            .ok()
+            .filter(|s| s.contains("LEAKHOUND_TARGET"))
+    });
+    assert!(env.contains("LEAKHOUND_ALERT=HeapAboveOneMB"), "{env}");
+    assert!(env.contains("LEAKHOUND_STATUS=firing"), "{env}");
+    assert!(env.contains(&format!("LEAKHOUND_SNAPSHOT={snap}")), "{env}");
+
+    let (code, body) = get(&addr, "/health", None);
+    assert_eq!(code, 503, "{body}");
+    assert!(body.contains("HeapAboveOneMB"), "{body}");
+    let (_, scrape) = get(&addr, "/metrics", None);
+    assert_eq!(
+        metric(
+            &scrape,
+            "leakhound_alert_firing{target=\"idle\",alertname=\"HeapAboveOneMB\",severity=\"info\"}"
+        ),
+        Some(1.0),
+        "{scrape}"
+    );
+
+    // The target goes away: down, alert resolved.
+    drop(idle);
+    let resolved = bodies
+        .recv_timeout(Duration::from_secs(30))
+        .expect("resolution webhook");
+    let v: serde_json::Value = serde_json::from_str(&resolved).unwrap();
+    assert!(v[0]["endsAt"].is_string(), "{resolved}");
+    wait_for("target down", Duration::from_secs(30), || {
+        let (_, m) = get(&addr, "/metrics", None);
+        (metric(&m, "leakhound_target_up{target=\"idle\"}") == Some(0.0)).then_some(())
+    });
+    // A new process on the same port is picked up again.
+    let (_idle2, _) = node("fixtures/apps/idle.js", port, &["1"]);
+    let (code, body) = wait_for("reconnect", Duration::from_secs(45), || {
+        let (code, body) = get(&addr, "/health", None);
+        body.contains("\"up\":true").then_some((code, body))
+    });
+    assert!(body.contains("\"pid\""), "{code} {body}");
+    // Only one snapshot: max_count = 1.
+    std::thread::sleep(Duration::from_millis(1000));
+    let n = std::fs::read_dir(&snaps).unwrap().count();
+    assert_eq!(n, 1);
+    drop(watch);
+}
+
+#[test]
+fn history_survives_kill_9() {
+    let dir = TempDir::new("watch-kill");
+    let db = dir.path().join("h.db");
+    let (_idle, ws) = node("fixtures/apps/idle.js", 0, &["1"]);
+    let mut cmd = leakhound();
+    cmd.args([
+        "watch",
+        "--interval",
+        "100ms",
+        "--no-server",
+        "--name",
+        "idle",
+        "--inspect",
+        &ws,
+        "--db",
+    ])
+    .arg(&db);
+    let mut watch = Proc::spawn(cmd);
+    let before = wait_for("recorded samples", Duration::from_secs(40), || {
+        if !db.exists() {
+            return None;
+        }
+        let out = leakhound()
+            .args(["history", "--json", "--db"])
+            .arg(&db)
+            .output()
+            .ok()?;
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+        let n = v["targets"][0]["samples"].as_array().map_or(0, |a| a.len());
+        (n >= 5).then_some(n)
+    });
+    watch.signal(SIGKILL);
+    watch.wait_exit(Duration::from_secs(10));
+    let h = history_json(&db, &[]);
+    let rows = h["targets"][0]["samples"].as_array().unwrap();
+    assert!(rows.len() >= before, "{} < {before}", rows.len());
+    assert_eq!(h["targets"][0]["target"], "idle");
+    assert!(rows.iter().all(|r| r["heap_used"].as_f64().unwrap() > 0.0));
+}
+
+#[test]
+fn usage_errors() {
+    let out = leakhound()
+        .args(["watch", "--no-server", "--no-history"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no target given"), "{err}");
+
+    let dir = TempDir::new("watch-usage");
+    let out = leakhound()
+        .args(["history", "--db"])
+        .arg(dir.path().join("missing.db"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no such history"));
+
+    let cfg = dir.path().join("bad.toml");
+    std::fs::write(&cfg, "[[target]]\nname = \"x\"\n").unwrap();
+    let out = leakhound()
+        .args(["watch", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("exactly one of inspect, port, pid, match"),
+        "{err}"
+    );
+}

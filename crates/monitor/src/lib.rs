@@ -1,0 +1,172 @@
+//! Watching live Node.js services over the V8 inspector.
+//!
+//! * [`probe`]: what runs in the target (one `Runtime.evaluate` per sample).
+//! * [`sampler`]: a task per target; reconnects with backoff.
+//! * [`trend`](::trend) over post-GC heap floors, [`alerts`] rules with `for`
+//!   durations, [`actions`] (log, webhook, heap snapshot, command).
+//! * [`store`]: SQLite history; [`server`]: `/metrics` and `/health`.
+
+pub mod actions;
+pub mod alerts;
+pub mod config;
+mod error;
+pub mod metrics;
+pub mod probe;
+pub mod sampler;
+pub mod server;
+pub mod store;
+pub mod time;
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+pub use config::Config;
+pub use error::{Error, Result};
+pub use sampler::{Source, TargetDef, TrendSettings};
+
+/// What `/health` reports about a target.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct TargetStatus {
+    pub up: bool,
+    pub pid: Option<u32>,
+    pub last_sample: Option<String>,
+    pub error: Option<String>,
+    pub firing: Vec<String>,
+    pub heap_used_bytes: Option<f64>,
+    pub heap_limit_bytes: Option<f64>,
+    pub growth_mb_per_min: Option<f64>,
+    pub trend_significant: Option<bool>,
+    pub time_to_limit_seconds: Option<f64>,
+}
+
+/// State shared by the samplers and the server.
+#[derive(Default)]
+pub struct Shared {
+    pub metrics: metrics::Metrics,
+    pub status: Mutex<BTreeMap<String, TargetStatus>>,
+}
+
+/// Everything a watcher needs.
+pub struct WatchOptions {
+    pub targets: Vec<TargetDef>,
+    /// Rules and actions come from here.
+    pub config: Config,
+    pub trend: TrendSettings,
+    /// Server address; `None`: no server.
+    pub listen: Option<String>,
+    pub bearer_token: Option<String>,
+    /// History database; `None`: no history.
+    pub history: Option<PathBuf>,
+    pub retention: Duration,
+}
+
+/// A watcher whose server socket and history are open, ready to run.
+pub struct Watcher {
+    opts: WatchOptions,
+    shared: Arc<Shared>,
+    listener: Option<tokio::net::TcpListener>,
+    writer: Option<store::Writer>,
+    actions: Arc<actions::Actions>,
+}
+
+impl Watcher {
+    /// Opens the history and binds the server (so errors show before anything runs).
+    pub async fn start(opts: WatchOptions) -> Result<Watcher> {
+        if opts.targets.is_empty() {
+            return Err(Error::Invalid("no target to watch".into()));
+        }
+        let actions = Arc::new(actions::Actions::new(&opts.config.actions)?);
+        let writer = match &opts.history {
+            Some(p) => Some(store::Writer::start(store::Store::open(p)?, opts.retention)),
+            None => None,
+        };
+        let listener = match &opts.listen {
+            Some(a) => Some(server::bind(a).await?),
+            None => None,
+        };
+        Ok(Watcher {
+            opts,
+            shared: Arc::new(Shared::default()),
+            listener,
+            writer,
+            actions,
+        })
+    }
+
+    /// The server's address, once bound.
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.listener.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
+    pub fn shared(&self) -> Arc<Shared> {
+        self.shared.clone()
+    }
+
+    /// Watches until `shutdown` completes, then stops the samplers (removing
+    /// the probe from each target), the server, and flushes the history.
+    pub async fn run(mut self, shutdown: impl Future<Output = ()>) -> Result<()> {
+        let rules: Vec<alerts::Rule> = self
+            .opts
+            .config
+            .effective_rules()
+            .iter()
+            .map(|r| alerts::Rule::from_config(r, self.opts.config.actions_of(r)))
+            .collect();
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let ctx = Arc::new(sampler::Ctx {
+            shared: self.shared.clone(),
+            rules,
+            actions: self.actions.clone(),
+            history: self.writer.as_ref().map(|w| w.handle()),
+            trend: self.opts.trend,
+        });
+        let mut tasks = tokio::task::JoinSet::new();
+        for def in self.opts.targets.drain(..) {
+            tasks.spawn(sampler::run_target(def, ctx.clone(), stop_rx.clone()));
+        }
+        drop(ctx);
+        let server = self.listener.take().map(|l| {
+            let mut rx = stop_rx.clone();
+            let stopped = async move {
+                let _ = rx.wait_for(|s| *s).await;
+            };
+            tokio::spawn(server::serve(
+                l,
+                self.shared.clone(),
+                self.opts.bearer_token.clone(),
+                stopped,
+            ))
+        });
+        shutdown.await;
+        tracing::info!("stopping");
+        let _ = stop_tx.send(true);
+        let drain = async { while tasks.join_next().await.is_some() {} };
+        if tokio::time::timeout(Duration::from_secs(10), drain)
+            .await
+            .is_err()
+        {
+            tasks.abort_all();
+        }
+        while tasks.join_next().await.is_some() {}
+        let server_result = match server {
+            Some(h) => match tokio::time::timeout(Duration::from_secs(5), h).await {
+                Ok(Ok(r)) => r,
+                _ => Ok(()),
+            },
+            None => Ok(()),
+        };
+        if let Some(w) = self.writer.take() {
+            tokio::task::spawn_blocking(move || w.finish())
+                .await
+                .map_err(|e| Error::Io {
+                    what: "history".into(),
+                    source: std::io::Error::other(e.to_string()),
+                })?;
+        }
+        server_result
+    }
+}

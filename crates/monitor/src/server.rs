@@ -1,0 +1,143 @@
+//! The HTTP endpoint: `/metrics` (Prometheus text) and `/health` (JSON).
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use tokio::net::TcpListener;
+
+use crate::Shared;
+use crate::error::{Error, Result};
+
+#[derive(Clone)]
+struct App {
+    shared: Arc<Shared>,
+    token: Option<Arc<str>>,
+}
+
+/// Binds the server's socket.
+pub async fn bind(addr: &str) -> Result<TcpListener> {
+    TcpListener::bind(addr).await.map_err(|source| Error::Bind {
+        addr: addr.to_owned(),
+        source,
+    })
+}
+
+/// Constant-time comparison of the presented token.
+fn token_ok(headers: &HeaderMap, token: &str) -> bool {
+    let Some(v) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let Some(given) = v.strip_prefix("Bearer ").map(str::trim) else {
+        return false;
+    };
+    let (a, b) = (given.as_bytes(), token.as_bytes());
+    let mut diff = a.len() ^ b.len();
+    for i in 0..a.len().max(b.len()) {
+        diff |= (a.get(i).copied().unwrap_or(0) ^ b.get(i).copied().unwrap_or(0)) as usize;
+    }
+    diff == 0
+}
+
+fn check(app: &App, headers: &HeaderMap) -> Option<Response> {
+    let token = app.token.as_deref()?;
+    if token_ok(headers, token) {
+        return None;
+    }
+    let mut r = (StatusCode::UNAUTHORIZED, "bearer token required\n").into_response();
+    r.headers_mut()
+        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    Some(r)
+}
+
+async fn metrics(State(app): State<App>, headers: HeaderMap) -> Response {
+    if let Some(r) = check(&app, &headers) {
+        return r;
+    }
+    let body = app.shared.metrics.encode();
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        body,
+    )
+        .into_response()
+}
+
+async fn health(State(app): State<App>, headers: HeaderMap) -> Response {
+    if let Some(r) = check(&app, &headers) {
+        return r;
+    }
+    let targets = app.shared.status.lock().expect("status lock").clone();
+    let healthy = !targets.is_empty() && targets.values().all(|t| t.up && t.firing.is_empty());
+    let body = serde_json::json!({
+        "status": if healthy { "ok" } else { "unhealthy" },
+        "targets": targets,
+    });
+    let code = if healthy {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        code,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string() + "\n",
+    )
+        .into_response()
+}
+
+async fn index() -> &'static str {
+    "leakhound watch: /metrics, /health\n"
+}
+
+/// Serves until `shutdown` completes.
+pub async fn serve(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    token: Option<String>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<()> {
+    let app = App {
+        shared,
+        token: token.map(Arc::from),
+    };
+    let router = Router::new()
+        .route("/", get(index))
+        .route("/metrics", get(metrics))
+        .route("/health", get(health))
+        .with_state(app);
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(|source| Error::Io {
+            what: "metrics server".into(),
+            source,
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bearer_tokens() {
+        let mut h = HeaderMap::new();
+        assert!(!token_ok(&h, "s3cret"));
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Bearer s3cret"),
+        );
+        assert!(token_ok(&h, "s3cret"));
+        assert!(!token_ok(&h, "s3cre"));
+        assert!(!token_ok(&h, "s3crets"));
+    }
+}
