@@ -6,6 +6,8 @@ use std::collections::HashMap;
 
 use heapsnap::{EdgeKind, HeapGraph, NodeIdx, NodeKind, StrIdx};
 
+use crate::dom::Detached;
+
 /// A class name: either a string of the snapshot, or a name the analysis added.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ClassIdx(pub u32);
@@ -56,7 +58,11 @@ impl ClassNames {
 }
 
 /// Class of every node, per DevTools `calculateObjectNames` + interface definitions.
-pub(crate) fn class_indexes(graph: &HeapGraph, names: &mut ClassNames) -> Vec<ClassIdx> {
+pub(crate) fn class_indexes(
+    graph: &HeapGraph,
+    detached: &Detached,
+    names: &mut ClassNames,
+) -> Vec<ClassIdx> {
     let hidden = names.add("(system)");
     let code = names.add("(compiled code)");
     let function = names.add("Function");
@@ -66,6 +72,14 @@ pub(crate) fn class_indexes(graph: &HeapGraph, names: &mut ClassNames) -> Vec<Cl
     for n in graph.nodes() {
         let c = match graph.kind(n) {
             NodeKind::Hidden => hidden,
+            NodeKind::Object | NodeKind::Native if detached.contains(n) => {
+                // Renamed by DOM state propagation: a name DevTools added.
+                let name = detached.raw_name(graph, n);
+                match name.strip_prefix("Detached <").and_then(|r| r.find(' ')) {
+                    Some(sp) => names.add(&format!("{}>", &name[.."Detached <".len() + sp])),
+                    None => names.add(&name),
+                }
+            }
             NodeKind::Object | NodeKind::Native => {
                 let name = graph.name(n);
                 if name.starts_with('<') {
@@ -192,7 +206,7 @@ pub(crate) fn infer_interfaces(graph: &HeapGraph) -> Vec<InterfaceDefinition> {
             }
         }
     }
-    candidates.sort_by(|a, b| b.count.cmp(&a.count));
+    candidates.sort_by_key(|c| std::cmp::Reverse(c.count));
     let min_count =
         MIN_OBJECT_COUNT_PER_INTERFACE.max(total as f64 / MIN_OBJECT_PROPORTION_PER_INTERFACE);
     candidates

@@ -8,7 +8,7 @@ use heapsnap::{HeapGraph, NodeIdx};
 use crate::{Analysis, classes};
 
 /// One row of the Comparison view.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
 pub struct ClassDiff {
     pub key: String,
     pub name: String,

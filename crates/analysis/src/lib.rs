@@ -10,6 +10,7 @@
 mod bits;
 mod classes;
 pub mod diff;
+mod dom;
 mod dominators;
 mod names;
 mod passes;
@@ -71,6 +72,8 @@ pub struct Analysis {
     pub statistics: Statistics,
     /// Nodes not reachable from the root through edges that retain.
     pub unreachable_count: usize,
+    /// Native nodes in a detached DOM state (DevTools names them `Detached …`).
+    detached: dom::Detached,
 }
 
 impl Analysis {
@@ -78,14 +81,15 @@ impl Analysis {
     pub fn run(graph: &HeapGraph, mut progress: impl FnMut(Phase)) -> Analysis {
         let mut weakmaps = weakmap::WeakMapNames::default();
         progress(Phase::Flags);
+        let detached = dom::Detached::compute(graph);
         let page_owned = passes::page_owned(graph);
         progress(Phase::ShallowSizes);
-        let shallow = passes::shallow_sizes(graph);
+        let shallow = passes::shallow_sizes(graph, &detached);
         progress(Phase::Distances);
         let distance = passes::distances(graph, &mut weakmaps);
         progress(Phase::ClassNames);
         let mut class_names = ClassNames::new_for(graph);
-        let mut class = classes::class_indexes(graph, &mut class_names);
+        let mut class = classes::class_indexes(graph, &detached, &mut class_names);
         let interfaces = classes::infer_interfaces(graph);
         classes::apply_interfaces(graph, &interfaces, &mut class_names, &mut class);
         progress(Phase::Dominators);
@@ -94,7 +98,12 @@ impl Analysis {
         let doms = dominators::compute(graph, &essential, &shallow);
         drop(essential);
         progress(Phase::Statistics);
-        let statistics = stats::statistics(graph, &shallow, doms.retained[graph.root().idx()]);
+        let statistics = stats::statistics(
+            graph,
+            &detached,
+            &shallow,
+            doms.retained[graph.root().idx()],
+        );
         Analysis {
             shallow,
             distance,
@@ -107,6 +116,23 @@ impl Analysis {
             interfaces,
             statistics,
             unreachable_count: doms.unreachable_count,
+            detached,
+        }
+    }
+
+    /// Whether DevTools shows `n` as a detached DOM (embedder) node: a native
+    /// node whose propagated DOM link state is "detached".
+    pub fn is_detached(&self, n: NodeIdx) -> bool {
+        self.detached.contains(n)
+    }
+
+    /// The node's name as DevTools displays it: [`display_name`] with the
+    /// `Detached ` prefix DevTools gives detached native nodes.
+    pub fn node_name(&self, graph: &HeapGraph, n: NodeIdx) -> String {
+        if self.detached.contains(n) {
+            format!("Detached {}", display_name(graph, n))
+        } else {
+            display_name(graph, n)
         }
     }
 
@@ -296,7 +322,7 @@ impl Analysis {
             return self.aggregates(graph);
         }
         let mut names = ClassNames::new_for(graph);
-        let mut class = classes::class_indexes(graph, &mut names);
+        let mut class = classes::class_indexes(graph, &self.detached, &mut names);
         classes::apply_interfaces(graph, defs, &mut names, &mut class);
         self.aggregates_for(
             graph,

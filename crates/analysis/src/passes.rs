@@ -7,6 +7,7 @@ use std::collections::HashSet;
 use heapsnap::{EdgeIdx, EdgeKind, HeapGraph, NodeIdx, NodeKind};
 
 use crate::bits::BitVec;
+use crate::dom::Detached;
 use crate::weakmap::WeakMapNames;
 
 /// Distance of nodes that are reachable from the root only through system (synthetic) roots.
@@ -61,7 +62,7 @@ pub(crate) fn page_owned(graph: &HeapGraph) -> BitVec {
 /// node (or native `system / ExternalStringData`) reachable from exactly one
 /// owner gives its size to that owner. Skipped for snapshots without user
 /// roots (taken with "expose internals").
-pub(crate) fn shallow_sizes(graph: &HeapGraph) -> Vec<u64> {
+pub(crate) fn shallow_sizes(graph: &HeapGraph, detached: &Detached) -> Vec<u64> {
     let mut sizes = graph.self_sizes().to_vec();
     if !has_user_roots(graph) {
         return sizes;
@@ -74,7 +75,8 @@ pub(crate) fn shallow_sizes(graph: &HeapGraph) -> Vec<u64> {
     for n in graph.nodes() {
         let kind = graph.kind(n);
         let owned = matches!(kind, NodeKind::Hidden | NodeKind::Array)
-            || (kind == NodeKind::Native && graph.name(n) == "system / ExternalStringData");
+            || (kind == NodeKind::Native
+                && detached.name_is(graph, n, "system / ExternalStringData"));
         if owned {
             owners[n.idx()] = UNVISITED;
         } else {

@@ -2,7 +2,9 @@
 
 use heapsnap::{EdgeKind, HeapGraph, NodeKind};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+use crate::dom::Detached;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 pub struct Statistics {
     /// Root retained size plus `extra_native_bytes`.
     pub total: u64,
@@ -25,7 +27,12 @@ impl Statistics {
     }
 }
 
-pub(crate) fn statistics(graph: &HeapGraph, shallow: &[u64], root_retained: u64) -> Statistics {
+pub(crate) fn statistics(
+    graph: &HeapGraph,
+    detached: &Detached,
+    shallow: &[u64],
+    root_retained: u64,
+) -> Statistics {
     let extra = graph.header().extra_native_bytes as u64;
     let total = root_retained + extra;
     let mut native = extra;
@@ -36,7 +43,7 @@ pub(crate) fn statistics(graph: &HeapGraph, shallow: &[u64], root_retained: u64)
             NodeKind::Hidden => system += size,
             NodeKind::Native => {
                 native += size;
-                if graph.name(n) == "system / JSArrayBufferData" {
+                if detached.name_is(graph, n, "system / JSArrayBufferData") {
                     typed += size;
                 }
             }

@@ -1,5 +1,6 @@
 //! Starting a Node program with its inspector on a random loopback port.
 
+use std::os::fd::AsFd;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -14,6 +15,19 @@ pub struct Launched {
     pub child: Child,
     pub ws_url: String,
     pub pid: u32,
+    /// Passes the program's stderr through; ends when the pipe closes.
+    stderr_task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Launched {
+    /// Waits (at most `timeout`, in case a grandchild keeps the pipe open)
+    /// until everything the program wrote to stderr has been passed through.
+    /// Call it once the program has exited, before this process exits.
+    pub async fn flush_stderr(&mut self, timeout: Duration) {
+        if let Some(task) = self.stderr_task.take() {
+            let _ = tokio::time::timeout(timeout, task).await;
+        }
+    }
 }
 
 const INSPECT_FLAG: &str = "--inspect=127.0.0.1:0";
@@ -39,6 +53,12 @@ fn is_node(program: &str) -> bool {
 /// The program's stdout is inherited; its stderr is passed through, less the
 /// inspector's own notices.
 pub async fn launch(argv: &[String], timeout: Duration) -> Result<Launched> {
+    launch_with(argv, timeout, false).await
+}
+
+/// As [`launch`]; with `stdout_to_stderr` the program's stdout goes to our
+/// stderr, keeping our stdout for a report.
+pub async fn launch_with(argv: &[String], timeout: Duration, stdout_to_stderr: bool) -> Result<Launched> {
     let program = argv.first().ok_or_else(|| Error::Spawn {
         program: String::new(),
         source: std::io::Error::new(std::io::ErrorKind::InvalidInput, "no command given"),
@@ -50,12 +70,19 @@ pub async fn launch(argv: &[String], timeout: Duration) -> Result<Launched> {
         let existing = std::env::var("NODE_OPTIONS").unwrap_or_default();
         cmd.env(
             "NODE_OPTIONS",
-            format!("{existing} {INSPECT_FLAG}").trim().to_owned(),
+            format!("{existing} {INSPECT_FLAG}").trim(),
         );
     }
     cmd.args(&argv[1..])
         .stdin(Stdio::inherit())
-        .stdout(Stdio::inherit())
+        .stdout(if stdout_to_stderr {
+            std::io::stderr()
+                .as_fd()
+                .try_clone_to_owned()
+                .map_or_else(|_| Stdio::inherit(), Stdio::from)
+        } else {
+            Stdio::inherit()
+        })
         .stderr(Stdio::piped())
         .kill_on_drop(true);
     let mut child = cmd.spawn().map_err(|source| Error::Spawn {
@@ -65,7 +92,7 @@ pub async fn launch(argv: &[String], timeout: Duration) -> Result<Launched> {
     let pid = child.id().unwrap_or(0);
     let stderr = child.stderr.take().expect("piped stderr");
     let (url_tx, url_rx) = oneshot::channel::<String>();
-    tokio::spawn(async move {
+    let stderr_task = tokio::spawn(async move {
         let mut url_tx = Some(url_tx);
         let mut lines = BufReader::new(stderr).lines();
         let mut out = tokio::io::stderr();
@@ -86,7 +113,7 @@ pub async fn launch(argv: &[String], timeout: Duration) -> Result<Launched> {
     });
     tokio::select! {
         url = url_rx => match url {
-            Ok(ws_url) => Ok(Launched { child, ws_url, pid }),
+            Ok(ws_url) => Ok(Launched { child, ws_url, pid, stderr_task: Some(stderr_task) }),
             Err(_) => {
                 let status = child.wait().await.map(|s| s.to_string()).unwrap_or_else(|e| e.to_string());
                 Err(Error::ExitedEarly { program: program.clone(), status })

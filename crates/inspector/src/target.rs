@@ -1,5 +1,6 @@
 //! Finding the inspector of a Node process: by WebSocket URL, by port, or by PID.
 
+use std::collections::HashSet;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
@@ -263,16 +264,20 @@ impl ProcessInfo {
         })
     }
 
-    /// Whether this looks like a Node.js process.
+    /// Whether this is a Node.js process: its executable is named like node
+    /// (`node`, `nodejs`, `node20`, `node-20`), or, when the executable
+    /// cannot be read, its name is. A prefix is not enough (`node_exporter`
+    /// handles SIGUSR1 in its own way), nor is argv[0], which any program
+    /// can set.
     pub fn is_node(&self) -> bool {
-        let base = |s: &str| s.rsplit('/').next().unwrap_or(s).to_owned();
-        let exe = self.exe.as_deref().map(base).unwrap_or_default();
-        let arg0 = self.cmdline.first().map(|s| base(s)).unwrap_or_default();
-        self.comm == "node"
-            || self.comm.starts_with("node")
-            || exe.starts_with("node")
-            || arg0.starts_with("node")
-            || self.comm == "MainThread"
+        match self.exe.as_deref() {
+            Some(exe) => is_node_name(exe.strip_suffix(" (deleted)").unwrap_or(exe)),
+            None => {
+                is_node_name(&self.comm)
+                    || (self.comm == "MainThread"
+                        && self.cmdline.first().is_some_and(|a| is_node_name(a)))
+            }
+        }
     }
 
     /// Whether the process has a SIGUSR1 handler (bit 9 of SigCgt; Node installs one to start its inspector).
@@ -281,8 +286,32 @@ impl ProcessInfo {
     }
 }
 
+/// Whether a file name (or path) names a node binary: `node`, `nodejs`,
+/// optionally followed by a version (`node20`, `node-20`, `nodejs-v22.1`).
+fn is_node_name(path: &str) -> bool {
+    let base = path.rsplit('/').next().unwrap_or(path);
+    let Some(rest) = base
+        .strip_prefix("nodejs")
+        .or_else(|| base.strip_prefix("node"))
+    else {
+        return false;
+    };
+    let version = rest
+        .strip_prefix('-')
+        .unwrap_or(rest)
+        .trim_start_matches('v');
+    rest.is_empty()
+        || (version.starts_with(|c: char| c.is_ascii_digit())
+            && version.chars().all(|c| c.is_ascii_digit() || c == '.'))
+}
+
 /// TCP ports the process listens on (IPv4 and IPv6), from /proc/PID/fd and /proc/net/tcp*.
 pub fn listening_ports(pid: u32) -> Result<Vec<(IpAddr, u16)>> {
+    Ok(listeners_among(&socket_inodes(pid)?))
+}
+
+/// Inodes of the process's sockets, from /proc/PID/fd.
+fn socket_inodes(pid: u32) -> Result<HashSet<String>> {
     let fd_dir = format!("/proc/{pid}/fd");
     let entries = std::fs::read_dir(&fd_dir).map_err(|e| Error::Process {
         pid,
@@ -292,7 +321,7 @@ pub fn listening_ports(pid: u32) -> Result<Vec<(IpAddr, u16)>> {
             "no such process".into()
         },
     })?;
-    let mut inodes = std::collections::HashSet::new();
+    let mut inodes = HashSet::new();
     for e in entries.flatten() {
         if let Ok(link) = std::fs::read_link(e.path()) {
             let s = link.to_string_lossy();
@@ -301,6 +330,11 @@ pub fn listening_ports(pid: u32) -> Result<Vec<(IpAddr, u16)>> {
             }
         }
     }
+    Ok(inodes)
+}
+
+/// The listening TCP sockets among `inodes`.
+fn listeners_among(inodes: &HashSet<String>) -> Vec<(IpAddr, u16)> {
     let mut out = Vec::new();
     for (file, v6) in [("/proc/net/tcp", false), ("/proc/net/tcp6", true)] {
         let Ok(text) = std::fs::read_to_string(file) else {
@@ -318,7 +352,30 @@ pub fn listening_ports(pid: u32) -> Result<Vec<(IpAddr, u16)>> {
     }
     out.sort();
     out.dedup();
-    Ok(out)
+    out
+}
+
+/// Whether /proc/net shows any of these sockets (in any state or family).
+/// Some sandboxes list a process's sockets in /proc/PID/fd but hide them
+/// from /proc/net.
+fn any_socket_visible(inodes: &HashSet<String>) -> bool {
+    let files = [
+        ("/proc/net/tcp", 9),
+        ("/proc/net/tcp6", 9),
+        ("/proc/net/udp", 9),
+        ("/proc/net/udp6", 9),
+        ("/proc/net/unix", 6),
+        ("/proc/net/netlink", 9),
+    ];
+    files.iter().any(|(file, col)| {
+        std::fs::read_to_string(file).is_ok_and(|text| {
+            text.lines().skip(1).any(|line| {
+                line.split_whitespace()
+                    .nth(*col)
+                    .is_some_and(|inode| inodes.contains(inode))
+            })
+        })
+    })
 }
 
 fn parse_proc_addr(s: &str, v6: bool) -> Option<(IpAddr, u16)> {
@@ -377,10 +434,19 @@ async fn inspector_pid(ws: &str) -> Option<u32> {
 
 async fn find_inspector_of(pid: u32, allow_remote: bool) -> Result<Option<String>> {
     // Normally the process's own sockets tell its ports. Where /proc hides
-    // them (some sandboxes), probe every loopback listener and ask each
-    // inspector for its process id.
-    let own = listening_ports(pid).unwrap_or_default();
-    let confirm = own.is_empty();
+    // them (its fd directory unreadable, or its sockets missing from
+    // /proc/net in some sandboxes), probe every loopback listener and ask
+    // each inspector for its process id. A process that simply listens on
+    // nothing has no inspector: other services are left alone.
+    let inodes = socket_inodes(pid).ok();
+    let own = inodes.as_ref().map(listeners_among).unwrap_or_default();
+    let confirm = own.is_empty()
+        && inodes
+            .as_ref()
+            .is_none_or(|i| !i.is_empty() && !any_socket_visible(i));
+    if own.is_empty() && !confirm {
+        return Ok(None);
+    }
     let candidates = if confirm { loopback_listeners() } else { own };
     for (ip, port) in candidates {
         let host = if ip.is_unspecified() {
@@ -492,6 +558,52 @@ mod tests {
             parse_proc_addr("00000000000000000000000001000000:1F90", true),
             Some(("::1".parse().unwrap(), 8080))
         );
+    }
+
+    #[test]
+    fn node_names() {
+        for yes in [
+            "node",
+            "/usr/bin/node",
+            "nodejs",
+            "node20",
+            "node-20",
+            "nodejs-v22.1.0",
+            "/x/node-v20",
+        ] {
+            assert!(is_node_name(yes), "{yes}");
+        }
+        for no in [
+            "node_exporter",
+            "node-exporter",
+            "nodemon",
+            "bash",
+            "/opt/node/bin/sleep",
+            "node-",
+            "nodev",
+        ] {
+            assert!(!is_node_name(no), "{no}");
+        }
+        let info = |comm: &str, exe: Option<&str>, arg0: &str| ProcessInfo {
+            pid: 1,
+            comm: comm.into(),
+            exe: exe.map(str::to_owned),
+            cmdline: vec![arg0.into()],
+            sig_caught: 0,
+        };
+        assert!(info("node", Some("/usr/bin/node"), "node").is_node());
+        assert!(info("MainThread", Some("/usr/local/bin/node (deleted)"), "node").is_node());
+        assert!(info("node", None, "node").is_node());
+        assert!(!info("bash", Some("/usr/bin/bash"), "node").is_node());
+        assert!(
+            !info(
+                "node_exporter",
+                Some("/usr/bin/node_exporter"),
+                "node_exporter"
+            )
+            .is_node()
+        );
+        assert!(!info("node", Some("/usr/bin/python3"), "node").is_node());
     }
 
     #[test]

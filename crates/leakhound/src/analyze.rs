@@ -29,9 +29,12 @@ pub struct AnalyzeArgs {
     /// Write the report to this file (0600) instead of standard output
     #[arg(long, short)]
     pub output: Option<PathBuf>,
+    /// Also write a self-contained HTML report (charts, no network needed) to this file (0600)
+    #[arg(long, value_name = "OUT.html")]
+    pub html: Option<PathBuf>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 pub struct SnapshotInfo {
     pub file: String,
     pub bytes: u64,
@@ -40,7 +43,7 @@ pub struct SnapshotInfo {
     pub string_count: usize,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 pub struct Totals {
     /// DevTools' total: retained size of the root plus native bytes outside the graph.
     pub total_size: u64,
@@ -49,7 +52,7 @@ pub struct Totals {
     pub unreachable_nodes: usize,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 pub struct ClassRow {
     pub key: String,
     pub name: String,
@@ -61,16 +64,17 @@ pub struct ClassRow {
     pub location: Option<SourceLocation>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 pub struct TopObject {
     #[serde(flatten)]
     pub node: NodeInfo,
     pub retainer_path: RetainerPath,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 pub struct AnalyzeReport {
     pub schema_version: u32,
+    #[schemars(extend("const" = "analyze"))]
     pub kind: &'static str,
     pub snapshot: SnapshotInfo,
     pub totals: Totals,
@@ -92,6 +96,9 @@ pub fn run(args: &AnalyzeArgs, progress: &Progress) -> Result<()> {
     let (graph, analysis) = load_and_analyze(&args.file, progress)?;
     let bytes = std::fs::metadata(&args.file).map(|m| m.len()).unwrap_or(0);
     let report = build_report(&args.file, bytes, &graph, &analysis, args.classes, args.top);
+    if let Some(p) = &args.html {
+        output::write_html(p, &report)?;
+    }
     let text = if args.json {
         output::json(&report)?
     } else {

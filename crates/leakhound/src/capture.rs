@@ -15,10 +15,19 @@ use crate::target::{self, TargetArgs, parse_duration};
 use crate::{analyze, fmt, output};
 
 /// Where a capture goes while it is being written, and what to do with it.
+///
+/// The data goes to an unnamed file in the target directory (`O_TMPFILE`)
+/// that gets a name only once complete, so nothing is left behind even when
+/// leakhound itself is killed (Ctrl-C, OOM). Where the file system cannot
+/// do that, a hidden `.NAME.partial-PID` file is used and removed on failure.
 struct Sink {
     final_path: PathBuf,
     tmp_path: PathBuf,
     file: Option<BufWriter<File>>,
+    /// The file has no name yet (`O_TMPFILE`).
+    anonymous: bool,
+    /// Renamed into place: nothing to clean up.
+    done: bool,
     parser: Option<Parser>,
 }
 
@@ -37,16 +46,29 @@ impl Sink {
             name.to_string_lossy(),
             std::process::id()
         ));
-        let file = std::fs::OpenOptions::new()
+        let anonymous = std::fs::OpenOptions::new()
             .write(true)
-            .create_new(true)
             .mode(0o600)
-            .open(&tmp_path)
-            .with_context(|| format!("{}: cannot create", tmp_path.display()))?;
+            .custom_flags(libc::O_TMPFILE)
+            .open(dir);
+        let (file, anonymous) = match anonymous {
+            Ok(f) => (f, true),
+            Err(_) => {
+                let f = std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o600)
+                    .open(&tmp_path)
+                    .with_context(|| format!("{}: cannot create", path.display()))?;
+                (f, false)
+            }
+        };
         Ok(Sink {
             final_path: path.to_owned(),
             tmp_path,
             file: Some(BufWriter::with_capacity(1 << 20, file)),
+            anonymous,
+            done: false,
             parser: parse.then(Parser::new),
         })
     }
@@ -68,6 +90,7 @@ impl Sink {
     }
 
     /// Flushes, syncs and renames into place; returns the parsed graph if parsing was on.
+    /// On failure the partial file is removed (by `Drop`).
     fn finish(mut self) -> Result<Option<HeapGraph>> {
         let file = self.file.take().expect("open sink");
         let shown = self.final_path.display().to_string();
@@ -76,7 +99,6 @@ impl Sink {
             .map_err(|e| anyhow!("{shown}: cannot write: {}", e.error()))?;
         f.sync_all()
             .with_context(|| format!("{shown}: cannot write"))?;
-        drop(f);
         let graph = match self.parser.take() {
             Some(p) => Some(
                 p.finish()
@@ -84,16 +106,45 @@ impl Sink {
             ),
             None => None,
         };
+        if self.anonymous {
+            link_anonymous(&f, &self.tmp_path).with_context(|| format!("{shown}: cannot write"))?;
+        }
+        drop(f);
         std::fs::rename(&self.tmp_path, &self.final_path)
             .with_context(|| format!("{shown}: cannot rename into place"))?;
+        self.done = true;
         Ok(graph)
     }
 }
 
+/// Gives an `O_TMPFILE` file the name `to`.
+fn link_anonymous(f: &File, to: &Path) -> std::io::Result<()> {
+    use std::ffi::CString;
+    use std::os::fd::AsRawFd;
+    use std::os::unix::ffi::OsStrExt;
+    let from = CString::new(format!("/proc/self/fd/{}", f.as_raw_fd()))?;
+    let to = CString::new(to.as_os_str().as_bytes())?;
+    // SAFETY: both are valid NUL-terminated paths that outlive the call.
+    let rc = unsafe {
+        libc::linkat(
+            libc::AT_FDCWD,
+            from.as_ptr(),
+            libc::AT_FDCWD,
+            to.as_ptr(),
+            libc::AT_SYMLINK_FOLLOW,
+        )
+    };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 impl Drop for Sink {
     fn drop(&mut self) {
-        // Still open: the capture failed. Never leave a partial file behind.
-        if self.file.is_some() {
+        // Not renamed into place: the capture failed. Never leave a partial file behind.
+        // (An unnamed file vanishes with its descriptor; once linked, it has the temp name.)
+        if !self.done {
             self.file = None;
             let _ = std::fs::remove_file(&self.tmp_path);
         }
@@ -228,7 +279,13 @@ pub async fn snapshot(args: &SnapshotArgs, progress: &Progress) -> Result<()> {
         .output
         .clone()
         .unwrap_or_else(|| default_path(Path::new("."), t.pid, "heapsnapshot"));
-    let session = t.connect().await?;
+    let session = match t.connect_live().await {
+        Ok(s) => s,
+        Err(e) => {
+            t.stop().await;
+            return Err(e);
+        }
+    };
     let opts = CaptureOptions {
         snapshot: SnapshotOptions {
             expose_internals: args.expose_internals,
@@ -286,7 +343,13 @@ struct ProfileReport<'a> {
 
 pub async fn profile(args: &ProfileArgs, progress: &Progress) -> Result<()> {
     let mut t = target::open(&args.target).await?;
-    let session = t.connect().await?;
+    let session = match t.connect_live().await {
+        Ok(s) => s,
+        Err(e) => {
+            t.stop().await;
+            return Err(e);
+        }
+    };
     let spinner = progress.spinner(&format!("sampling allocations for {:?}", args.duration));
     let result =
         inspector::profile::sample_heap(&session, args.duration, args.interval.max(1)).await;
@@ -356,6 +419,16 @@ pub struct RunArgs {
     pub command: Vec<String>,
 }
 
+/// The exit status a shell would report: the code, or 128 + the signal.
+fn exit_code(status: std::process::ExitStatus) -> u8 {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(code), _) => code.clamp(0, 255) as u8,
+        (None, Some(sig)) => (128 + sig).clamp(0, 255) as u8,
+        (None, None) => 1,
+    }
+}
+
 /// Runs the app under the inspector; snapshots on SIGUSR2 and on a timer.
 pub async fn run(args: &RunArgs, progress: &Progress) -> Result<std::process::ExitCode> {
     use tokio::signal::unix::{SignalKind, signal};
@@ -363,6 +436,10 @@ pub async fn run(args: &RunArgs, progress: &Progress) -> Result<std::process::Ex
         command: args.command.clone(),
         ..TargetArgs::default()
     };
+    // Listen before announcing: a SIGUSR2 sent on seeing the message must not kill us.
+    let mut usr2 = signal(SignalKind::user_defined2()).context("cannot listen for SIGUSR2")?;
+    let mut sigint = signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?;
+    let mut sigterm = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
     let mut t = target::open(&targs).await?;
     let pid = t.pid.unwrap_or(0);
     eprintln!(
@@ -371,9 +448,6 @@ pub async fn run(args: &RunArgs, progress: &Progress) -> Result<std::process::Ex
         t.ws_url,
         std::process::id()
     );
-    let mut usr2 = signal(SignalKind::user_defined2()).context("cannot listen for SIGUSR2")?;
-    let mut sigint = signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?;
-    let mut sigterm = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
     let every = args
         .snapshot_every
         .unwrap_or(Duration::from_secs(365 * 24 * 3600));
@@ -390,9 +464,11 @@ pub async fn run(args: &RunArgs, progress: &Progress) -> Result<std::process::Ex
         let want_snapshot = tokio::select! {
             status = child.wait() => {
                 let status = status.context("waiting for the app")?;
-                let code = status.code().unwrap_or(1);
+                if let Some(l) = t.child.as_mut() {
+                    l.flush_stderr(Duration::from_secs(2)).await;
+                }
                 eprintln!("leakhound: the app exited ({status}); {taken} snapshot(s) taken");
-                return Ok(std::process::ExitCode::from(code.clamp(0, 255) as u8));
+                return Ok(std::process::ExitCode::from(exit_code(status)));
             }
             _ = usr2.recv() => true,
             _ = ticker.tick() => args.snapshot_every.is_some(),

@@ -9,7 +9,7 @@ use serde::Serialize;
 use crate::fmt;
 
 /// Source position, 1-based as editors show it.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, schemars::JsonSchema)]
 pub struct SourceLocation {
     pub script_id: u32,
     pub url: Option<String>,
@@ -26,7 +26,7 @@ impl std::fmt::Display for SourceLocation {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct NodeInfo {
     /// Node ordinal in the snapshot.
     pub index: u32,
@@ -43,7 +43,7 @@ pub struct NodeInfo {
     pub location: Option<SourceLocation>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct PathHop {
     /// Edge type: property, element, context, internal, hidden, shortcut.
     pub edge_type: String,
@@ -54,7 +54,7 @@ pub struct PathHop {
     pub to_id: u32,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct RetainerPath {
     /// Where the path starts: a user root (such as the global object) or a synthetic GC root.
     pub root: String,
@@ -68,7 +68,13 @@ impl RetainerPath {
         let hops: Vec<String> = self
             .hops
             .iter()
-            .map(|h| format!("{} → {}", edge_label(&h.edge_type, &h.edge_name).trim_start(), fmt::truncate(&h.to_class, 40)))
+            .map(|h| {
+                format!(
+                    "{} → {}",
+                    edge_label(&h.edge_type, &h.edge_name).trim_start(),
+                    fmt::truncate(&h.to_class, 40)
+                )
+            })
             .collect();
         let mut s = fmt::truncate(&self.root, 40);
         let mut i = 0;
@@ -77,7 +83,9 @@ impl RetainerPath {
             for len in 1..=4 {
                 let block = &hops[i..(i + len).min(hops.len())];
                 let mut reps = 1;
-                while i + (reps + 1) * len <= hops.len() && hops[i + reps * len..i + (reps + 1) * len] == *block {
+                while i + (reps + 1) * len <= hops.len()
+                    && hops[i + reps * len..i + (reps + 1) * len] == *block
+                {
                     reps += 1;
                 }
                 if reps >= 3 {

@@ -15,9 +15,13 @@ use crate::{SCHEMA_VERSION, analyze, fmt, output};
 /// Parses sizes like `256KiB`, `1MB`, `1.5GiB`, or plain bytes.
 pub fn parse_size(s: &str) -> Result<u64, String> {
     let t = s.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(t.len());
+    let split = t
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
-    let v: f64 = num.parse().map_err(|_| format!("invalid size {s:?} (try 512KiB or 10MB)"))?;
+    let v: f64 = num
+        .parse()
+        .map_err(|_| format!("invalid size {s:?} (try 512KiB or 10MB)"))?;
     let mult = match unit.trim().to_ascii_lowercase().as_str() {
         "" | "b" => 1.0,
         "k" | "kb" => 1e3,
@@ -69,22 +73,25 @@ pub struct FindLeaksArgs {
     /// Write the report to this file (0600) instead of standard output
     #[arg(long, short)]
     pub output: Option<PathBuf>,
+    /// Also write a self-contained HTML report (charts, no network needed) to this file (0600)
+    #[arg(long, value_name = "OUT.html")]
+    pub html: Option<PathBuf>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 pub struct SnapshotRef {
     pub file: String,
     pub node_count: usize,
     pub total_size: u64,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 pub struct CodeRef {
     pub function: String,
     pub location: SourceLocation,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 pub struct ClusterReport {
     pub rank: usize,
     pub pattern: Pattern,
@@ -104,7 +111,7 @@ pub struct ClusterReport {
     pub examples: Vec<NodeInfo>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 pub struct GrowingReport {
     pub object: NodeInfo,
     pub pattern: Pattern,
@@ -117,9 +124,10 @@ pub struct GrowingReport {
     pub holds_cluster: bool,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 pub struct LeakReport {
     pub schema_version: u32,
+    #[schemars(extend("const" = "find-leaks"))]
     pub kind: &'static str,
     pub snapshots: Vec<SnapshotRef>,
     pub leak_found: bool,
@@ -136,9 +144,17 @@ pub fn load_all(files: &[PathBuf], progress: &Progress) -> Result<Vec<(HeapGraph
     let mut out = Vec::with_capacity(files.len());
     for pair in files.chunks(2) {
         let results: Vec<Result<(HeapGraph, Analysis)>> = std::thread::scope(|s| {
-            let handles: Vec<_> =
-                pair.iter().map(|f| s.spawn(move || analyze::load_and_analyze(f, progress))).collect();
-            handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(anyhow::anyhow!("analysis thread panicked")))).collect()
+            let handles: Vec<_> = pair
+                .iter()
+                .map(|f| s.spawn(move || analyze::load_and_analyze(f, progress)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| Err(anyhow::anyhow!("analysis thread panicked")))
+                })
+                .collect()
         });
         for r in results {
             out.push(r?);
@@ -147,8 +163,18 @@ pub fn load_all(files: &[PathBuf], progress: &Progress) -> Result<Vec<(HeapGraph
     Ok(out)
 }
 
-pub fn build_report(files: &[PathBuf], loaded: &[(HeapGraph, Analysis)], thresholds: &LeakThresholds) -> Result<LeakReport> {
-    let snaps: Vec<Snap<'_>> = loaded.iter().map(|(g, a)| Snap { graph: g, analysis: a }).collect();
+pub fn build_report(
+    files: &[PathBuf],
+    loaded: &[(HeapGraph, Analysis)],
+    thresholds: &LeakThresholds,
+) -> Result<LeakReport> {
+    let snaps: Vec<Snap<'_>> = loaded
+        .iter()
+        .map(|(g, a)| Snap {
+            graph: g,
+            analysis: a,
+        })
+        .collect();
     let report = leaks::find_leaks(&snaps, &thresholds.options())?;
     let (g, a) = loaded.last().expect("at least three snapshots");
     let d = Describer::new(g, a);
@@ -193,7 +219,11 @@ pub fn build_report(files: &[PathBuf], loaded: &[(HeapGraph, Analysis)], thresho
         snapshots: files
             .iter()
             .zip(loaded)
-            .map(|(f, (g, a))| SnapshotRef { file: f.display().to_string(), node_count: g.node_count(), total_size: a.total_size(g) })
+            .map(|(f, (g, a))| SnapshotRef {
+                file: f.display().to_string(),
+                node_count: g.node_count(),
+                total_size: a.total_size(g),
+            })
             .collect(),
         leak_found: report.has_leaks(),
         new_surviving_objects: report.candidate_count,
@@ -206,8 +236,17 @@ pub fn build_report(files: &[PathBuf], loaded: &[(HeapGraph, Analysis)], thresho
 
 /// Keeps code locations in the user's own scripts when there are any.
 fn user_code(refs: Vec<CodeRef>) -> Vec<CodeRef> {
-    let own = |r: &CodeRef| r.location.url.as_deref().is_some_and(|u| !u.starts_with("node:"));
-    if refs.iter().any(own) { refs.into_iter().filter(own).collect() } else { refs }
+    let own = |r: &CodeRef| {
+        r.location
+            .url
+            .as_deref()
+            .is_some_and(|u| !u.starts_with("node:"))
+    };
+    if refs.iter().any(own) {
+        refs.into_iter().filter(own).collect()
+    } else {
+        refs
+    }
 }
 
 fn code_ref(d: &Describer<'_>, n: NodeIdx) -> Option<CodeRef> {
@@ -215,69 +254,112 @@ fn code_ref(d: &Describer<'_>, n: NodeIdx) -> Option<CodeRef> {
     let g = d.graph;
     let function = if g.kind(n) == heapsnap::NodeKind::Closure {
         let name = g.name(n);
-        if name.is_empty() { "(anonymous function)".to_owned() } else { format!("{name}()") }
+        if name.is_empty() {
+            "(anonymous function)".to_owned()
+        } else {
+            format!("{name}()")
+        }
     } else {
         format!("new {}", d.analysis.class_name(g, n))
     };
     Some(CodeRef { function, location })
 }
 
-pub fn render(r: &LeakReport) -> String {
+/// The text report; headings in color when `color` (a terminal without NO_COLOR).
+pub fn render(r: &LeakReport, color: bool) -> String {
     let mut out = String::new();
-    let sizes: Vec<String> = r.snapshots.iter().map(|s| fmt::bytes(s.total_size)).collect();
-    out.push_str(&format!("Heap over {} snapshots: {}\n", r.snapshots.len(), sizes.join(" → ")));
+    let sizes: Vec<String> = r
+        .snapshots
+        .iter()
+        .map(|s| fmt::bytes(s.total_size))
+        .collect();
+    out.push_str(&format!(
+        "Heap over {} snapshots: {}\n",
+        r.snapshots.len(),
+        sizes.join(" → ")
+    ));
     out.push_str(&format!(
         "{} objects ({}) were allocated after the first snapshot and are still alive in the last.\n\n",
         r.new_surviving_objects,
         fmt::bytes(r.new_surviving_bytes)
     ));
     if !r.leak_found {
-        out.push_str("No leak found: nothing new keeps growing between snapshots");
+        out.push_str(&fmt::paint("No leak found", "1;32", color));
+        out.push_str(": nothing new keeps growing between snapshots");
         if r.ignored_clusters > 0 {
-            out.push_str(&format!(" ({} small or steady groups ignored)", r.ignored_clusters));
+            out.push_str(&format!(
+                " ({} small or steady groups ignored)",
+                r.ignored_clusters
+            ));
         }
         out.push_str(".\n");
         return out;
     }
     for c in &r.clusters {
-        out.push_str(&format!(
-            "#{} {} — {} leaked object{} retaining {}\n",
+        let heading = format!(
+            "#{} {} — {} leaked object{} retaining {}",
             c.rank,
             c.title,
             c.leaked_objects,
             if c.leaked_objects == 1 { "" } else { "s" },
             fmt::bytes(c.retained_size)
+        );
+        out.push_str(&fmt::paint(&heading, "1;31", color));
+        out.push('\n');
+        out.push_str(&format!(
+            "   what:     {}",
+            describe_node(&c.representative)
         ));
-        out.push_str(&format!("   what:     {}", describe_node(&c.representative)));
         out.push('\n');
         out.push_str(&format!("   retained: {}\n", c.retainer_path.render()));
         if let Some(h) = &c.holder {
-            let sizes: Vec<String> = c.holder_sizes.iter().map(|s| s.map_or("-".to_owned(), fmt::bytes)).collect();
-            out.push_str(&format!("   holder:   {} @{} grew {}\n", h.class, h.id, sizes.join(" → ")));
+            let sizes: Vec<String> = c
+                .holder_sizes
+                .iter()
+                .map(|s| s.map_or("-".to_owned(), fmt::bytes))
+                .collect();
+            out.push_str(&format!(
+                "   holder:   {} @{} grew {}\n",
+                h.class,
+                h.id,
+                sizes.join(" → ")
+            ));
         }
         for code in &c.code {
-            out.push_str(&format!("   code:     {} at {}\n", code.function, code.location));
+            out.push_str(&format!(
+                "   code:     {} at {}\n",
+                code.function, code.location
+            ));
         }
         out.push_str(&format!("   fix:      {}\n\n", c.advice));
     }
-    let growing: Vec<&GrowingReport> = r.growing_objects.iter().filter(|g| !g.holds_cluster).collect();
+    let growing: Vec<&GrowingReport> = r
+        .growing_objects
+        .iter()
+        .filter(|g| !g.holds_cluster)
+        .collect();
     if !growing.is_empty() {
         if !r.clusters.is_empty() {
             out.push_str("Also growing in every snapshot:\n\n");
         }
         for (i, gr) in growing.iter().enumerate() {
             let sizes: Vec<String> = gr.sizes.iter().map(|s| fmt::bytes(*s)).collect();
-            out.push_str(&format!(
-                "#{} {} — {} @{} grew {}\n",
+            let heading = format!(
+                "#{} {} — {} @{} grew {}",
                 r.clusters.len() + i + 1,
                 gr.title,
                 gr.object.class,
                 gr.object.id,
                 sizes.join(" → ")
-            ));
+            );
+            out.push_str(&fmt::paint(&heading, "1;33", color));
+            out.push('\n');
             out.push_str(&format!("   retained: {}\n", gr.retainer_path.render()));
             for code in &gr.code {
-                out.push_str(&format!("   code:     {} at {}\n", code.function, code.location));
+                out.push_str(&format!(
+                    "   code:     {} at {}\n",
+                    code.function, code.location
+                ));
             }
             out.push_str(&format!("   fix:      {}\n\n", gr.advice));
         }
@@ -286,7 +368,12 @@ pub fn render(r: &LeakReport) -> String {
 }
 
 fn describe_node(n: &NodeInfo) -> String {
-    let mut s = format!("{} @{} ({} retained)", n.class, n.id, fmt::bytes(n.retained_size));
+    let mut s = format!(
+        "{} @{} ({} retained)",
+        n.class,
+        n.id,
+        fmt::bytes(n.retained_size)
+    );
     if !n.name.is_empty() && n.name != n.class {
         s.push_str(&format!(" {}", fmt::truncate(&n.name, 60)));
     }
@@ -299,9 +386,20 @@ fn describe_node(n: &NodeInfo) -> String {
 pub fn run(args: &FindLeaksArgs, progress: &Progress) -> Result<std::process::ExitCode> {
     let loaded = load_all(&args.files, progress)?;
     let report = build_report(&args.files, &loaded, &args.thresholds)?;
-    let text = if args.json { output::json(&report)? } else { render(&report) };
+    if let Some(p) = &args.html {
+        output::write_html(p, &report)?;
+    }
+    let text = if args.json {
+        output::json(&report)?
+    } else {
+        render(&report, args.output.is_none() && fmt::stdout_color())
+    };
     output::emit(args.output.as_deref(), &text)?;
-    Ok(if report.leak_found { std::process::ExitCode::from(1) } else { std::process::ExitCode::SUCCESS })
+    Ok(if report.leak_found {
+        std::process::ExitCode::from(1)
+    } else {
+        std::process::ExitCode::SUCCESS
+    })
 }
 
 #[derive(clap::Args, Debug)]
@@ -319,11 +417,15 @@ pub struct DiffArgs {
     /// Write the report to this file (0600) instead of standard output
     #[arg(long, short)]
     pub output: Option<PathBuf>,
+    /// Also write a self-contained HTML report (charts, no network needed) to this file (0600)
+    #[arg(long, value_name = "OUT.html")]
+    pub html: Option<PathBuf>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 pub struct DiffReport {
     pub schema_version: u32,
+    #[schemars(extend("const" = "diff"))]
     pub kind: &'static str,
     pub base: String,
     pub target: String,
@@ -337,7 +439,11 @@ pub fn diff(args: &DiffArgs, progress: &Progress) -> Result<()> {
     let (bg, ba) = &loaded[0];
     let (tg, ta) = &loaded[1];
     let mut classes = analysis::diff::compare(bg, ba, tg, ta);
-    classes.sort_by(|x, y| y.size_delta.cmp(&x.size_delta).then_with(|| x.key.cmp(&y.key)));
+    classes.sort_by(|x, y| {
+        y.size_delta
+            .cmp(&x.size_delta)
+            .then_with(|| x.key.cmp(&y.key))
+    });
     let size_delta = ta.total_size(tg) as i64 - ba.total_size(bg) as i64;
     if args.top > 0 {
         classes.truncate(args.top);
@@ -350,6 +456,9 @@ pub fn diff(args: &DiffArgs, progress: &Progress) -> Result<()> {
         size_delta,
         classes,
     };
+    if let Some(p) = &args.html {
+        output::write_html(p, &report)?;
+    }
     if args.json {
         return output::emit(args.output.as_deref(), &output::json(&report)?);
     }
@@ -361,7 +470,15 @@ pub fn diff(args: &DiffArgs, progress: &Progress) -> Result<()> {
         fmt::bytes(ba.total_size(bg)),
         fmt::bytes(ta.total_size(tg))
     );
-    let mut t = output::table(&["Class", "New", "Deleted", "Delta", "Alloc. size", "Freed size", "Size delta"]);
+    let mut t = output::table(&[
+        "Class",
+        "New",
+        "Deleted",
+        "Delta",
+        "Alloc. size",
+        "Freed size",
+        "Size delta",
+    ]);
     for c in &report.classes {
         t.add_row(vec![
             fmt::truncate(&c.name, 50),

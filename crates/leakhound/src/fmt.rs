@@ -43,6 +43,31 @@ pub fn truncate(s: &str, max: usize) -> String {
     out
 }
 
+/// Whether to color output for a stream: only on a terminal, and never
+/// when `NO_COLOR` is set to a non-empty value (<https://no-color.org>).
+pub fn color_for(is_terminal: bool) -> bool {
+    is_terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+/// Colors for standard output.
+pub fn stdout_color() -> bool {
+    color_for(std::io::IsTerminal::is_terminal(&std::io::stdout()))
+}
+
+/// Colors for standard error (logs, progress).
+pub fn stderr_color() -> bool {
+    color_for(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+}
+
+/// `s` wrapped in an SGR sequence (`"1;31"` bold red…) when `on`.
+pub fn paint(s: &str, sgr: &str, on: bool) -> String {
+    if on {
+        format!("\x1b[{sgr}m{s}\x1b[0m")
+    } else {
+        s.to_owned()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -54,5 +79,12 @@ mod tests {
         assert_eq!(delta_bytes(-2048), "-2.0 KiB");
         assert_eq!(truncate("abcdef", 4), "abc…");
         assert_eq!(truncate("a\nb", 4), "a b");
+    }
+
+    #[test]
+    fn color_only_on_terminals() {
+        assert!(!color_for(false));
+        assert_eq!(paint("x", "1", false), "x");
+        assert_eq!(paint("x", "1", true), "\x1b[1mx\x1b[0m");
     }
 }

@@ -55,13 +55,23 @@ pub struct HuntArgs {
     /// Write the report to this file (0600) instead of standard output
     #[arg(long, short)]
     pub output: Option<PathBuf>,
+    /// Also write a self-contained HTML report (charts, no network needed) to this file (0600)
+    #[arg(long, value_name = "OUT.html")]
+    pub html: Option<PathBuf>,
 }
 
 /// HTTP ports the target's JavaScript listens on (asked over the inspector).
 async fn listening_ports(session: &Session) -> Result<Vec<u16>> {
     const EXPR: &str = "(() => { const ports = []; for (const h of process._getActiveHandles()) { try { if (h && h.listening && typeof h.address === 'function') { const a = h.address(); if (a && a.port) ports.push(a.port); } } catch (e) {} } return ports; })()";
     let v = session.evaluate(EXPR, Duration::from_secs(5)).await?;
-    Ok(v.as_array().map(|a| a.iter().filter_map(|p| p.as_u64()).map(|p| p as u16).collect()).unwrap_or_default())
+    Ok(v.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|p| p.as_u64())
+                .map(|p| p as u16)
+                .collect()
+        })
+        .unwrap_or_default())
 }
 
 struct Url {
@@ -72,13 +82,18 @@ struct Url {
 
 impl Url {
     fn parse(s: &str) -> Result<Url> {
-        let rest = s.strip_prefix("http://").with_context(|| format!("{s}: only http:// URLs are supported"))?;
+        let rest = s
+            .strip_prefix("http://")
+            .with_context(|| format!("{s}: only http:// URLs are supported"))?;
         let (authority, path) = match rest.find('/') {
             Some(i) => (&rest[..i], rest[i..].to_owned()),
             None => (rest, "/".to_owned()),
         };
         let (host, port) = match authority.rsplit_once(':') {
-            Some((h, p)) => (h.to_owned(), p.parse::<u16>().with_context(|| format!("{s}: bad port"))?),
+            Some((h, p)) => (
+                h.to_owned(),
+                p.parse::<u16>().with_context(|| format!("{s}: bad port"))?,
+            ),
             None => (authority.to_owned(), 80),
         };
         Ok(Url { host, port, path })
@@ -96,22 +111,39 @@ async fn resolve_url(args: &HuntArgs, session: &Session, started: bool) -> Resul
     if given.starts_with("http://") {
         let url = Url::parse(&given)?;
         if !args.target.allow_remote && !is_loopback_host(&url.host) {
-            bail!("{given}: load is only sent to loopback addresses\nhint: pass --allow-remote to drive a remote service");
+            bail!(
+                "{given}: load is only sent to loopback addresses\nhint: pass --allow-remote to drive a remote service"
+            );
         }
         return Ok(Some(url));
     }
-    let path = if given.starts_with('/') { given } else { format!("/{given}") };
-    let deadline = Instant::now() + if started { args.startup_timeout } else { Duration::from_secs(2) };
+    let path = if given.starts_with('/') {
+        given
+    } else {
+        format!("/{given}")
+    };
+    let deadline = Instant::now()
+        + if started {
+            args.startup_timeout
+        } else {
+            Duration::from_secs(2)
+        };
     loop {
         let ports = listening_ports(session).await?;
         if let Some(&port) = ports.first() {
-            return Ok(Some(Url { host: "127.0.0.1".into(), port, path }));
+            return Ok(Some(Url {
+                host: "127.0.0.1".into(),
+                port,
+                path,
+            }));
         }
         if Instant::now() >= deadline {
             if optional {
                 return Ok(None);
             }
-            bail!("the app does not listen on any port\nhint: pass --url http://127.0.0.1:PORT/path, or --scenario 'command' to drive it");
+            bail!(
+                "the app does not listen on any port\nhint: pass --url http://127.0.0.1:PORT/path, or --scenario 'command' to drive it"
+            );
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -140,7 +172,11 @@ async fn drive(url: &Url, n: u32, concurrency: u32) -> Result<(u32, u32)> {
     let mut tasks = Vec::new();
     for _ in 0..concurrency.max(1) {
         let next = next.clone();
-        let url = Url { host: url.host.clone(), port: url.port, path: url.path.clone() };
+        let url = Url {
+            host: url.host.clone(),
+            port: url.port,
+            path: url.path.clone(),
+        };
         tasks.push(tokio::spawn(async move {
             let (mut ok, mut failed) = (0u32, 0u32);
             while next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < n {
@@ -184,10 +220,16 @@ async fn load_phase(args: &HuntArgs, url: Option<&Url>, phase: &str, n: u32) -> 
     let url = url.expect("a URL when there is no scenario");
     let (ok, failed) = drive(url, n, args.concurrency).await?;
     if ok == 0 {
-        bail!("{}: none of {n} requests succeeded in the {phase} phase", url.show());
+        bail!(
+            "{}: none of {n} requests succeeded in the {phase} phase",
+            url.show()
+        );
     }
     if failed > 0 {
-        eprintln!("note: {failed} of {n} requests to {} failed in the {phase} phase", url.show());
+        eprintln!(
+            "note: {failed} of {n} requests to {} failed in the {phase} phase",
+            url.show()
+        );
     }
     Ok(())
 }
@@ -205,12 +247,14 @@ async fn hunt(args: &HuntArgs, t: &target::Target, progress: &Progress) -> Resul
     let url = resolve_url(args, &session, t.child.is_some()).await?;
     let (dir, temporary) = match &args.out_dir {
         Some(d) => {
-            std::fs::create_dir_all(d).with_context(|| format!("{}: cannot create", d.display()))?;
+            std::fs::create_dir_all(d)
+                .with_context(|| format!("{}: cannot create", d.display()))?;
             (d.clone(), false)
         }
         None => {
             let d = std::env::temp_dir().join(format!("leakhound-hunt-{}", std::process::id()));
-            std::fs::create_dir_all(&d).with_context(|| format!("{}: cannot create", d.display()))?;
+            std::fs::create_dir_all(&d)
+                .with_context(|| format!("{}: cannot create", d.display()))?;
             (d, true)
         }
     };
@@ -234,7 +278,10 @@ async fn hunt(args: &HuntArgs, t: &target::Target, progress: &Progress) -> Resul
             let path = dir.join(format!("{}-{label}.heapsnapshot", i + 1));
             let opts = CaptureOptions {
                 // The profiler stays on between snapshots so object ids match.
-                snapshot: SnapshotOptions { keep_profiler_enabled: i + 1 < count, ..SnapshotOptions::default() },
+                snapshot: SnapshotOptions {
+                    keep_profiler_enabled: i + 1 < count,
+                    ..SnapshotOptions::default()
+                },
                 parse: true,
                 gc_first: true,
                 force: false,
@@ -253,12 +300,16 @@ async fn hunt(args: &HuntArgs, t: &target::Target, progress: &Progress) -> Resul
             std::thread::scope(|s| {
                 let hs: Vec<_> = loaded
                     .into_iter()
-                    .map(|g| s.spawn(move || {
-                        let a = analysis::Analysis::run(&g, |_| {});
-                        (g, a)
-                    }))
+                    .map(|g| {
+                        s.spawn(move || {
+                            let a = analysis::Analysis::run(&g, |_| {});
+                            (g, a)
+                        })
+                    })
                     .collect();
-                hs.into_iter().map(|h| h.join().expect("analysis thread")).collect()
+                hs.into_iter()
+                    .map(|h| h.join().expect("analysis thread"))
+                    .collect()
             })
         })
         .await
@@ -272,7 +323,18 @@ async fn hunt(args: &HuntArgs, t: &target::Target, progress: &Progress) -> Resul
         let _ = std::fs::remove_dir_all(&dir);
     }
     let report = outcome?;
-    let text = if args.json { output::json(&report)? } else { findleaks::render(&report) };
+    if let Some(p) = &args.html {
+        output::write_html(p, &report)?;
+    }
+    let text = if args.json {
+        output::json(&report)?
+    } else {
+        findleaks::render(&report, args.output.is_none() && fmt::stdout_color())
+    };
     output::emit(args.output.as_deref(), &text)?;
-    Ok(if report.leak_found { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    Ok(if report.leak_found {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }

@@ -5,11 +5,15 @@ mod capture;
 mod describe;
 mod findleaks;
 mod fmt;
+mod history;
 mod hunt;
 mod load;
 mod output;
 mod progress;
+mod report;
+mod schema;
 mod target;
+mod watch;
 
 use std::process::ExitCode;
 
@@ -45,6 +49,14 @@ enum Command {
     Profile(capture::ProfileArgs),
     /// Run a command under the inspector; heap snapshots on SIGUSR2 or on a timer
     Run(capture::RunArgs),
+    /// Watch services: sample memory, GC and event-loop delay; trends, alerts, /metrics, history
+    Watch(watch::WatchArgs),
+    /// Show the samples and heap trend recorded by `watch`
+    History(history::HistoryArgs),
+    /// Render a saved JSON report as a self-contained HTML page
+    Report(report::ReportArgs),
+    /// Print the JSON Schema of a report (generated from the code)
+    Schema(schema::SchemaArgs),
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -70,6 +82,10 @@ fn main() -> ExitCode {
             .and_then(|rt| rt.block_on(capture::profile(args, &progress)))
             .map(|()| ExitCode::SUCCESS),
         Command::Run(args) => runtime().and_then(|rt| rt.block_on(capture::run(args, &progress))),
+        Command::Watch(args) => runtime().and_then(|rt| rt.block_on(watch::run(args, cli.quiet))),
+        Command::History(args) => history::run(args).map(|()| ExitCode::SUCCESS),
+        Command::Report(args) => report::run(args).map(|()| ExitCode::SUCCESS),
+        Command::Schema(args) => schema::run(args).map(|()| ExitCode::SUCCESS),
     };
     match result {
         Ok(code) => code,

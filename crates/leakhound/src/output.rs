@@ -26,6 +26,15 @@ pub fn table(header: &[&str]) -> Table {
     t
 }
 
+/// Right-aligns the given columns (numbers line up on their last digit).
+pub fn align_right(table: &mut Table, columns: impl IntoIterator<Item = usize>) {
+    for c in columns {
+        if let Some(col) = table.column_mut(c) {
+            col.set_cell_alignment(comfy_table::CellAlignment::Right);
+        }
+    }
+}
+
 /// Prints `text`, or writes it to `path` with mode 0600 (temp file + rename).
 pub fn emit(path: Option<&Path>, text: &str) -> Result<()> {
     match path {
@@ -73,4 +82,19 @@ pub fn write_private(path: &Path, data: &[u8]) -> Result<()> {
         return Err(e).with_context(|| format!("{shown}: cannot write"));
     }
     Ok(())
+}
+
+/// Renders a report as a self-contained HTML page and writes it like
+/// [`write_private`]: mode 0600, complete or not at all.
+pub fn write_html<T: Serialize>(path: &Path, report: &T) -> Result<()> {
+    let value = serde_json::to_value(report).context("cannot serialize the report")?;
+    write_html_value(path, &value)
+}
+
+/// [`write_html`] for a report already in JSON form.
+pub fn write_html_value(path: &Path, report: &serde_json::Value) -> Result<()> {
+    let now = monitor::time::rfc3339(monitor::time::now_ms());
+    let html = report::render_html_at(report, Some(&now))
+        .with_context(|| format!("{}: cannot render the HTML report", path.display()))?;
+    write_private(path, html.as_bytes())
 }

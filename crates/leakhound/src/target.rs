@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use inspector::launch::{Launched, launch};
+use inspector::launch::{Launched, launch_with};
 use inspector::target::{ResolveOptions, TargetSpec, resolve};
 
 #[derive(clap::Args, Debug, Clone, Default)]
@@ -61,6 +61,12 @@ impl TargetArgs {
 
 /// Connects to an existing process or starts the command.
 pub async fn open(args: &TargetArgs) -> Result<Target> {
+    open_with(args, false).await
+}
+
+/// As [`open`]; a started program's stdout goes to our stderr when
+/// `app_stdout_to_stderr` (our stdout carries a report).
+pub async fn open_with(args: &TargetArgs, app_stdout_to_stderr: bool) -> Result<Target> {
     let opts = ResolveOptions {
         allow_remote: args.allow_remote,
         activate: args.activate,
@@ -83,9 +89,10 @@ pub async fn open(args: &TargetArgs) -> Result<Target> {
             })
         }
         (None, false) => {
-            let launched = launch(&args.command, Duration::from_secs(30))
-                .await
-                .with_context(|| format!("cannot start {}", args.command.join(" ")))?;
+            let launched =
+                launch_with(&args.command, Duration::from_secs(30), app_stdout_to_stderr)
+                    .await
+                    .with_context(|| format!("cannot start {}", args.command.join(" ")))?;
             let name = format!("{} (pid {})", args.command.join(" "), launched.pid);
             Ok(Target {
                 ws_url: launched.ws_url.clone(),
@@ -102,9 +109,41 @@ pub async fn open(args: &TargetArgs) -> Result<Target> {
 
 impl Target {
     pub async fn connect(&self) -> Result<inspector::Session> {
-        Ok(inspector::Session::connect(&self.ws_url)
+        inspector::Session::connect(&self.ws_url)
             .await
-            .with_context(|| self.name.clone())?)
+            .with_context(|| self.name.clone())
+    }
+
+    /// The exit status of the program we started, once it has exited.
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child
+            .as_mut()
+            .and_then(|l| l.child.try_wait().ok().flatten())
+    }
+
+    /// Connects; when that fails because the program we started has
+    /// exited, says so.
+    pub async fn connect_live(&mut self) -> Result<inspector::Session> {
+        if let Some(status) = self.exited() {
+            bail!(
+                "{} exited ({status}) before it could be inspected",
+                self.name
+            );
+        }
+        let err = match self.connect().await {
+            Ok(session) => return Ok(session),
+            Err(e) => e,
+        };
+        if let Some(l) = self.child.as_mut()
+            && let Ok(Ok(status)) =
+                tokio::time::timeout(Duration::from_millis(500), l.child.wait()).await
+        {
+            bail!(
+                "{} exited ({status}) before it could be inspected",
+                self.name
+            );
+        }
+        Err(err)
     }
 
     /// Stops a child we started (SIGTERM, then SIGKILL after a grace period).

@@ -83,7 +83,9 @@ fn write(dir: &TempDir, name: &str, bytes: impl AsRef<[u8]>) -> PathBuf {
 
 /// The byte offset in an `error: …: byte N: …` line.
 fn offset(line: &str) -> u64 {
-    let at = line.find("byte ").unwrap_or_else(|| panic!("no offset in {line:?}"));
+    let at = line
+        .find("byte ")
+        .unwrap_or_else(|| panic!("no offset in {line:?}"));
     line[at + 5..]
         .split(|c: char| !c.is_ascii_digit())
         .next()
@@ -104,8 +106,20 @@ fn truncated_files() {
     let dir = TempDir::new("bad-input-truncated");
     let text = snapshot_text();
     let complete = text.rfind('}').unwrap();
-    for cut in [1, 2, 20, text.find("\"nodes\"").unwrap() + 12, text.len() / 2, complete - 1, complete] {
-        let p = write(&dir, &format!("cut{cut}.heapsnapshot"), &text.as_bytes()[..cut]);
+    for cut in [
+        1,
+        2,
+        20,
+        text.find("\"nodes\"").unwrap() + 12,
+        text.len() / 2,
+        complete - 1,
+        complete,
+    ] {
+        let p = write(
+            &dir,
+            &format!("cut{cut}.heapsnapshot"),
+            &text.as_bytes()[..cut],
+        );
         let line = analyze(&p, &["byte", "truncated"]);
         assert_eq!(offset(&line), cut as u64, "{line}");
     }
@@ -117,26 +131,66 @@ fn corrupt_files() {
     let text = snapshot_text();
     let nodes = text.find("\"nodes\":[").unwrap() + 9;
     let cases: Vec<(&str, String, Option<usize>, &str)> = vec![
-        ("letter", text.replacen("\"nodes\":[9,", "\"nodes\":[9x,", 1), Some(nodes + 1), "expected"),
-        ("negative", text.replacen("\"nodes\":[9,", "\"nodes\":[-9,", 1), Some(nodes), "non-negative"),
-        ("float", text.replacen("\"nodes\":[9,", "\"nodes\":[9.5,", 1), Some(nodes + 1), "non-negative"),
+        (
+            "letter",
+            text.replacen("\"nodes\":[9,", "\"nodes\":[9x,", 1),
+            Some(nodes + 1),
+            "expected",
+        ),
+        (
+            "negative",
+            text.replacen("\"nodes\":[9,", "\"nodes\":[-9,", 1),
+            Some(nodes),
+            "non-negative",
+        ),
+        (
+            "float",
+            text.replacen("\"nodes\":[9,", "\"nodes\":[9.5,", 1),
+            Some(nodes + 1),
+            "non-negative",
+        ),
         (
             "overflow",
             text.replacen("\"nodes\":[9,", "\"nodes\":[99999999999999999999999,", 1),
             Some(nodes + 19),
             "non-negative",
         ),
-        ("count", text.replacen("\"node_count\":", "\"node_count\":1", 1), None, "nodes"),
-        ("escape", text.replacen("\"global\"", "\"glo\\qbal\"", 1), None, "escape"),
-        ("trailing", text.clone() + "garbage", Some(text.len()), "after the end"),
-        ("target", text.replacen("\"edges\":[5,2,7,", "\"edges\":[5,2,8,", 1), None, "edge 0"),
+        (
+            "count",
+            text.replacen("\"node_count\":", "\"node_count\":1", 1),
+            None,
+            "nodes",
+        ),
+        (
+            "escape",
+            text.replacen("\"global\"", "\"glo\\qbal\"", 1),
+            None,
+            "escape",
+        ),
+        (
+            "trailing",
+            text.clone() + "garbage",
+            Some(text.len()),
+            "after the end",
+        ),
+        (
+            "target",
+            text.replacen("\"edges\":[5,2,7,", "\"edges\":[5,2,8,", 1),
+            None,
+            "edge 0",
+        ),
         (
             "string-index",
             text.replacen("\"nodes\":[9,1,", "\"nodes\":[9,999,", 1),
             None,
             "string 999",
         ),
-        ("header", text.replacen("\"meta\":", "\"mota\":", 1), None, "missing field `meta`"),
+        (
+            "header",
+            text.replacen("\"meta\":", "\"mota\":", 1),
+            None,
+            "missing field `meta`",
+        ),
     ];
     for (name, body, at, what) in cases {
         assert_ne!(body, text, "{name}: the corruption applies");
@@ -180,10 +234,15 @@ fn non_utf8_files() {
 #[test]
 fn not_snapshots_at_all() {
     let dir = TempDir::new("bad-input-other");
-    let png: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89";
+    let png: &[u8] =
+        b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89";
     let p = write(&dir, "image.heapsnapshot", png);
     analyze(&p, &["byte 0", "0x89"]);
-    let p = write(&dir, "object.json", r#"{"name":"leakhound","version":"1.0.0"}"#);
+    let p = write(
+        &dir,
+        "object.json",
+        r#"{"name":"leakhound","version":"1.0.0"}"#,
+    );
     analyze(&p, &["missing section \"snapshot\""]);
     let p = write(&dir, "array.json", "[1, 2, 3]");
     analyze(&p, &["byte 0"]);
@@ -228,7 +287,14 @@ fn no_report_file_on_bad_input() {
         assert!(!out.exists(), "no report written for bad input");
     }
     let good = write(&dir, "good.heapsnapshot", &text);
-    let args = [os("diff"), good.as_os_str(), bad.as_os_str(), os("--json"), os("-o"), out.as_os_str()];
+    let args = [
+        os("diff"),
+        good.as_os_str(),
+        bad.as_os_str(),
+        os("--json"),
+        os("-o"),
+        out.as_os_str(),
+    ];
     assert_clean_error(&args, &["bad.heapsnapshot"]);
     assert!(!out.exists());
     let args = [
@@ -256,9 +322,17 @@ fn diff_with_one_bad_file() {
     let dir = TempDir::new("bad-input-diff");
     let text = snapshot_text();
     let good = write(&dir, "good.heapsnapshot", &text);
-    let bad = write(&dir, "bad.heapsnapshot", text.replacen("\"nodes\":[9,", "\"nodes\":[x,", 1));
+    let bad = write(
+        &dir,
+        "bad.heapsnapshot",
+        text.replacen("\"nodes\":[9,", "\"nodes\":[x,", 1),
+    );
     let missing = dir.path().join("missing.heapsnapshot");
-    for (a, b, named) in [(&good, &bad, &bad), (&bad, &good, &bad), (&good, &missing, &missing)] {
+    for (a, b, named) in [
+        (&good, &bad, &bad),
+        (&bad, &good, &bad),
+        (&good, &missing, &missing),
+    ] {
         assert_clean_error(
             &[os("diff"), a.as_os_str(), b.as_os_str()],
             &[named.to_str().unwrap()],
@@ -273,7 +347,11 @@ fn find_leaks_with_one_bad_file() {
     let dir = TempDir::new("bad-input-leaks");
     let text = snapshot_text();
     let good = write(&dir, "good.heapsnapshot", &text);
-    let bad = write(&dir, "bad.heapsnapshot", &text.as_bytes()[..text.len() - 10]);
+    let bad = write(
+        &dir,
+        "bad.heapsnapshot",
+        &text.as_bytes()[..text.len() - 10],
+    );
     let empty = write(&dir, "empty.heapsnapshot", "");
     for files in [
         [&bad, &good, &good],
@@ -288,7 +366,13 @@ fn find_leaks_with_one_bad_file() {
     }
     // The same with --json: still a plain error line, no JSON on stdout.
     assert_clean_error(
-        &[os("find-leaks"), os("--json"), good.as_os_str(), good.as_os_str(), bad.as_os_str()],
+        &[
+            os("find-leaks"),
+            os("--json"),
+            good.as_os_str(),
+            good.as_os_str(),
+            bad.as_os_str(),
+        ],
         &["bad.heapsnapshot", "truncated"],
     );
 }

@@ -33,13 +33,24 @@ fn hunt(fixture: &str, extra: &[&str]) -> Hunt {
         .expect("run leakhound hunt");
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     let code = out.status.code().unwrap_or(-1);
-    assert!(code == 0 || code == 1, "{fixture}: hunt failed with {code}:\n{stderr}");
+    assert!(
+        code == 0 || code == 1,
+        "{fixture}: hunt failed with {code}:\n{stderr}"
+    );
     assert!(!stderr.contains("panicked"), "{fixture}: {stderr}");
-    let report: Value = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{fixture}: JSON report: {e}\n{}", String::from_utf8_lossy(&out.stdout)));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{fixture}: JSON report: {e}\n{}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    });
     assert_eq!(report["schema_version"], 1);
     assert_eq!(report["kind"], "find-leaks");
-    Hunt { code, report, stderr }
+    Hunt {
+        code,
+        report,
+        stderr,
+    }
 }
 
 /// The first finding: the top cluster, or the top growing object when no cluster passed.
@@ -58,7 +69,14 @@ fn culprit(h: &Hunt) -> &Value {
 fn path_text(finding: &Value) -> String {
     let hops = finding["retainer_path"]["hops"].as_array().expect("hops");
     hops.iter()
-        .map(|h| format!("{}:{}>{}", h["edge_type"].as_str().unwrap(), h["edge_name"].as_str().unwrap(), h["to_class"].as_str().unwrap()))
+        .map(|h| {
+            format!(
+                "{}:{}>{}",
+                h["edge_type"].as_str().unwrap(),
+                h["edge_name"].as_str().unwrap(),
+                h["to_class"].as_str().unwrap()
+            )
+        })
         .collect::<Vec<_>>()
         .join(" ")
 }
@@ -74,53 +92,100 @@ fn code_files(finding: &Value) -> Vec<String> {
 
 fn assert_leak(fixture: &str, pattern: &str, path_names: &[&str], own_code: bool) {
     let h = hunt(fixture, &[]);
-    assert_eq!(h.code, 1, "{fixture}: exit code (1 = leak found)\n{}\n{}", h.report, h.stderr);
+    assert_eq!(
+        h.code, 1,
+        "{fixture}: exit code (1 = leak found)\n{}\n{}",
+        h.report, h.stderr
+    );
     assert_eq!(h.report["leak_found"], true);
     let c = culprit(&h);
-    assert_eq!(c["pattern"], pattern, "{fixture}: pattern of the first finding\n{c:#}");
+    assert_eq!(
+        c["pattern"], pattern,
+        "{fixture}: pattern of the first finding\n{c:#}"
+    );
     let path = path_text(c);
     for name in path_names {
-        assert!(path.contains(name), "{fixture}: retainer path lacks {name:?}: {path}");
+        assert!(
+            path.contains(name),
+            "{fixture}: retainer path lacks {name:?}: {path}"
+        );
     }
     if own_code {
         let files = code_files(c);
         assert!(
-            files.iter().any(|f| f.ends_with(&format!("fixtures/apps/{fixture}"))),
+            files
+                .iter()
+                .any(|f| f.ends_with(&format!("fixtures/apps/{fixture}"))),
             "{fixture}: code locations {files:?} do not name the fixture"
         );
     }
-    let retained = c["retained_size"].as_u64().or_else(|| c["sizes"].as_array().and_then(|s| s.last()?.as_u64()));
-    assert!(retained.unwrap_or(0) >= 256 * 1024, "{fixture}: culprit retains {retained:?}");
+    let retained = c["retained_size"]
+        .as_u64()
+        .or_else(|| c["sizes"].as_array().and_then(|s| s.last()?.as_u64()));
+    assert!(
+        retained.unwrap_or(0) >= 256 * 1024,
+        "{fixture}: culprit retains {retained:?}"
+    );
 }
 
 #[test]
 fn listener_never_removed() {
-    assert_leak("leak-listener.js", "event_listener", &["_events", "reload", "configBus"], true);
+    assert_leak(
+        "leak-listener.js",
+        "event_listener",
+        &["_events", "reload", "configBus"],
+        true,
+    );
 }
 
 #[test]
 fn interval_never_cleared() {
-    assert_leak("leak-timer.js", "timer", &["timerListMap", "TimersList", "Timeout"], true);
+    assert_leak(
+        "leak-timer.js",
+        "timer",
+        &["timerListMap", "TimersList", "Timeout"],
+        true,
+    );
 }
 
 #[test]
 fn closure_chain() {
-    assert_leak("leak-closure.js", "closure", &["theThing", "originalThing", "someMethod"], true);
+    assert_leak(
+        "leak-closure.js",
+        "closure",
+        &["theThing", "originalThing", "someMethod"],
+        true,
+    );
 }
 
 #[test]
 fn unbounded_map_cache() {
-    assert_leak("leak-cache.js", "unbounded_collection", &["responseCache", "Map"], true);
+    assert_leak(
+        "leak-cache.js",
+        "unbounded_collection",
+        &["responseCache", "Map"],
+        true,
+    );
 }
 
 #[test]
 fn global_array_accumulates() {
-    assert_leak("leak-global.js", "global_accumulation", &["requestLog"], false);
+    assert_leak(
+        "leak-global.js",
+        "global_accumulation",
+        &["requestLog"],
+        false,
+    );
 }
 
 #[test]
 fn buffers_kept() {
-    assert_leak("leak-buffers.js", "strings_or_buffers", &["kept", "Buffer"], false);
+    assert_leak(
+        "leak-buffers.js",
+        "strings_or_buffers",
+        &["kept", "Buffer"],
+        false,
+    );
 }
 
 fn assert_no_leak(fixture: &str) {
@@ -150,22 +215,50 @@ fn four_snapshots() {
     let dir = TempDir::new("hunt4");
     let app = repo().join("fixtures/apps/leak-cache.js");
     let out = leakhound()
-        .args(["hunt", "--quiet", "--json", "--snapshots", "4", "--requests", "200", "--out-dir"])
+        .args([
+            "hunt",
+            "--quiet",
+            "--json",
+            "--snapshots",
+            "4",
+            "--requests",
+            "200",
+            "--out-dir",
+        ])
         .arg(dir.path())
         .arg("--")
         .arg("node")
         .arg(&app)
         .output()
         .expect("run leakhound hunt");
-    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let report: Value = serde_json::from_slice(&out.stdout).expect("JSON");
     assert_eq!(report["snapshots"].as_array().unwrap().len(), 4);
     let c = &report["clusters"][0];
     assert_eq!(c["holder_sizes"].as_array().unwrap().len(), 4);
-    let mut files: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    let mut files: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
     files.sort();
-    let names: Vec<_> = files.iter().map(|f| f.to_string_lossy().into_owned()).collect();
-    assert_eq!(names, ["1-base.heapsnapshot", "2-target.heapsnapshot", "3-target.heapsnapshot", "4-final.heapsnapshot"]);
+    let names: Vec<_> = files
+        .iter()
+        .map(|f| f.to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "1-base.heapsnapshot",
+            "2-target.heapsnapshot",
+            "3-target.heapsnapshot",
+            "4-final.heapsnapshot"
+        ]
+    );
 
     // find-leaks on the kept files agrees with hunt.
     let mut cmd = leakhound();
@@ -185,7 +278,10 @@ fn four_snapshots() {
 fn scenario_drives_load() {
     let h = hunt(
         "leak-global.js",
-        &["--scenario", "for i in $(seq 1 $LEAKHOUND_REQUESTS); do curl -s \"$LEAKHOUND_URL\" >/dev/null || exit 1; done"],
+        &[
+            "--scenario",
+            "for i in $(seq 1 $LEAKHOUND_REQUESTS); do curl -s \"$LEAKHOUND_URL\" >/dev/null || exit 1; done",
+        ],
     );
     assert_eq!(h.code, 1, "{}\n{}", h.report, h.stderr);
     assert_eq!(culprit(&h)["pattern"], "global_accumulation");

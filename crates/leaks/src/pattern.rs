@@ -3,7 +3,7 @@
 use analysis::{Analysis, PathStep};
 use heapsnap::{EdgeKind, HeapGraph, NodeIdx, NodeKind};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Pattern {
     EventListener,

@@ -77,7 +77,10 @@ pub fn ensure_oracle() -> PathBuf {
     lock.lock().expect("lock oracle build");
     if !bundle.exists() {
         let oracle = root.join("oracle");
-        if !oracle.join("node_modules/chrome-devtools-frontend").exists() {
+        if !oracle
+            .join("node_modules/chrome-devtools-frontend")
+            .exists()
+        {
             check(
                 "npm ci --prefix oracle",
                 Command::new("npm")
