@@ -372,13 +372,12 @@ proptest! {
         let n = r.sizes.len();
         let base = reachable(&r, None);
         // dominated_by[d][v]: removing d cuts v off.
-        let mut dominated_by = vec![vec![false; n]; n];
-        for d in 0..n {
-            let without = reachable(&r, Some(d));
-            for v in 0..n {
-                dominated_by[d][v] = base[v] && !without[v];
-            }
-        }
+        let dominated_by: Vec<Vec<bool>> = (0..n)
+            .map(|d| {
+                let without = reachable(&r, Some(d));
+                base.iter().zip(&without).map(|(&b, &w)| b && !w).collect()
+            })
+            .collect();
         for v in 0..n {
             let node = v + 1; // node 0 of the snapshot is the synthetic root
             if !base[v] {
@@ -414,8 +413,8 @@ proptest! {
                 }
             }
         }
-        for v in 0..n {
-            prop_assert_eq!(an.distance[v + 1], dist[v].unwrap_or(NO_DISTANCE), "distance of {}", v);
+        for (v, d) in dist.iter().enumerate() {
+            prop_assert_eq!(an.distance[v + 1], d.unwrap_or(NO_DISTANCE), "distance of {}", v);
         }
     }
 }

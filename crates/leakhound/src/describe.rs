@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use analysis::{Analysis, PathStep, display_name, retainer_path};
+use analysis::{Analysis, PathStep, retainer_path};
 use heapsnap::{HeapGraph, NodeIdx};
 use serde::Serialize;
 
@@ -158,7 +158,7 @@ impl<'a> Describer<'a> {
             id: g.id(n),
             node_type: g.node_type_name(n).to_owned(),
             class: a.class_name(g, n).to_owned(),
-            name: fmt::truncate(&display_name(g, n), 200),
+            name: fmt::truncate(&a.node_name(g, n), 200),
             self_size: a.shallow[n.idx()],
             retained_size: a.retained[n.idx()],
             distance: a.distance[n.idx()],
@@ -169,7 +169,7 @@ impl<'a> Describer<'a> {
     pub fn short_name(&self, n: NodeIdx) -> String {
         let g = self.graph;
         let class = self.analysis.class_name(g, n);
-        let name = display_name(g, n);
+        let name = self.analysis.node_name(g, n);
         if name.is_empty() || name == class {
             class.to_owned()
         } else if g.kind(n).is_string() {
