@@ -28,12 +28,19 @@ fn edge_preference(kind: EdgeKind) -> u8 {
 /// named edges (property, element, context) over internal ones. The path ends
 /// at a user root (distance 1, such as the global object) or at the synthetic
 /// roots. At most `max_len` steps are returned.
-pub fn retainer_path(graph: &HeapGraph, analysis: &Analysis, target: NodeIdx, max_len: usize) -> Vec<PathStep> {
+pub fn retainer_path(
+    graph: &HeapGraph,
+    analysis: &Analysis,
+    target: NodeIdx,
+    max_len: usize,
+) -> Vec<PathStep> {
     let mut steps = Vec::new();
     let mut cur = target;
     let mut seen = std::collections::HashSet::new();
     while steps.len() < max_len && seen.insert(cur) {
-        let Some(step) = retainer_step(graph, analysis, cur) else { break };
+        let Some(step) = retainer_step(graph, analysis, cur) else {
+            break;
+        };
         steps.push(step.step);
         if step.last {
             break;
@@ -86,5 +93,12 @@ pub fn retainer_step(graph: &HeapGraph, analysis: &Analysis, n: NodeIdx) -> Opti
         }
     }
     let (sd, _, e, src) = best?;
-    Some(RetainerStep { step: PathStep { from: src, edge: e, to: n }, last: src == root || sd >= d })
+    Some(RetainerStep {
+        step: PathStep {
+            from: src,
+            edge: e,
+            to: n,
+        },
+        last: src == root || sd >= d,
+    })
 }

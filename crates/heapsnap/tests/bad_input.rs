@@ -173,7 +173,11 @@ fn huge_counts_do_not_allocate_absurd_memory() {
     for count in ["1000000000000", "18446744073709551615", "4294967295"] {
         for key in ["node_count", "edge_count"] {
             let real = if key == "node_count" { "5" } else { "4" };
-            let bad = text.replacen(&format!("\"{key}\":{real}"), &format!("\"{key}\":{count}"), 1);
+            let bad = text.replacen(
+                &format!("\"{key}\":{real}"),
+                &format!("\"{key}\":{count}"),
+                1,
+            );
             let e = error(&bad);
             assert!(matches!(e.kind, ErrorKind::Inconsistent(_)), "{e}");
             // Streaming without a size hint, and with a size hint that lies.
@@ -183,7 +187,14 @@ fn huge_counts_do_not_allocate_absurd_memory() {
         }
     }
     // Counts JSON can hold but u64 cannot.
-    for count in ["1e300", "-1", "18446744073709551616", "1.5", "\"5\"", "null"] {
+    for count in [
+        "1e300",
+        "-1",
+        "18446744073709551616",
+        "1.5",
+        "\"5\"",
+        "null",
+    ] {
         let bad = text.replacen("\"node_count\":5", &format!("\"node_count\":{count}"), 1);
         let e = error(&bad);
         assert!(matches!(e.kind, ErrorKind::BadHeader(_)), "{count}: {e}");
@@ -254,7 +265,10 @@ fn numbers_in_arrays() {
                 );
                 assert!(e.to_string().contains("\"nodes\""), "{e}");
             }
-            _ => assert!(matches!(e.kind, ErrorKind::Unexpected { .. }), "{value}: {e}"),
+            _ => assert!(
+                matches!(e.kind, ErrorKind::Unexpected { .. }),
+                "{value}: {e}"
+            ),
         }
         assert!(
             (at..at + value.len().max(1) as u64).contains(&e.offset),
@@ -270,9 +284,15 @@ fn numbers_in_arrays() {
     assert!(matches!(e.kind, ErrorKind::BadNumber { .. }), "{e}");
     // Trailing comma, empty slot.
     let bad = text.replacen("],\n\"edges\"", ",],\n\"edges\"", 1);
-    assert!(matches!(error(&bad).kind, ErrorKind::Unexpected { found: b']', .. }));
+    assert!(matches!(
+        error(&bad).kind,
+        ErrorKind::Unexpected { found: b']', .. }
+    ));
     let bad = text.replacen("\"nodes\":[9,", "\"nodes\":[9,,", 1);
-    assert!(matches!(error(&bad).kind, ErrorKind::Unexpected { found: b',', .. }));
+    assert!(matches!(
+        error(&bad).kind,
+        ErrorKind::Unexpected { found: b',', .. }
+    ));
     // Whitespace and leading zeros are fine.
     assert!(parse(text.replacen("\"nodes\":[9,", "\"nodes\":[ \r\n\t009 ,\n ", 1)).is_ok());
 }
@@ -283,7 +303,12 @@ fn strings_must_be_valid() {
     let global = pos(&text, "\"global\"");
     // Invalid UTF-8: a lone continuation byte, an overlong form, an encoded
     // surrogate, a sequence cut short by the closing quote.
-    for bad_bytes in [&[0x80u8][..], &[0xC0, 0xAF], &[0xED, 0xA0, 0x80], &[0xE2, 0x98]] {
+    for bad_bytes in [
+        &[0x80u8][..],
+        &[0xC0, 0xAF],
+        &[0xED, 0xA0, 0x80],
+        &[0xE2, 0x98],
+    ] {
         let mut bytes = text.clone().into_bytes();
         let g = global as usize + 1;
         bytes.splice(g..g + 2, bad_bytes.iter().copied());
@@ -352,27 +377,64 @@ fn structure_errors() {
         (text.replacen("]}\n", "]} {}", 1), "after the end"),
         (text.replacen("]}\n", "]", 1), "ends inside"),
         (text.replacen("\"edges\":", "\"edges\" ", 1), "expected ':'"),
-        (text.replacen(",\n\"edges\"", "\n\"edges\"", 1), "',' or '}'"),
+        (
+            text.replacen(",\n\"edges\"", "\n\"edges\"", 1),
+            "',' or '}'",
+        ),
         (text.replacen("\"edges\":[", "\"edges\":{", 1), "'['"),
         (text.replacen("\"snapshot\":{", "\"snapshot\":[", 1), "'{'"),
-        (text.replacen("{\"snapshot\"", "{snapshot", 1), "section name"),
-        (text.replacen("\"edges\":[", "\"nodes\":[", 1), "appears twice"),
-        (text.replacen("\"strings\"", "\"more\"", 1), "missing section \"strings\""),
-        (text.replacen("\"edges\"", "\"edgez\"", 1), "missing section \"edges\""),
-        (text.replacen("\"nodes\"", "\"nodez\"", 1), "before \"nodes\""),
-        (text.replacen("\"snapshot\"", "\"snapshoz\"", 1), "before the \"snapshot\" header"),
+        (
+            text.replacen("{\"snapshot\"", "{snapshot", 1),
+            "section name",
+        ),
+        (
+            text.replacen("\"edges\":[", "\"nodes\":[", 1),
+            "appears twice",
+        ),
+        (
+            text.replacen("\"strings\"", "\"more\"", 1),
+            "missing section \"strings\"",
+        ),
+        (
+            text.replacen("\"edges\"", "\"edgez\"", 1),
+            "missing section \"edges\"",
+        ),
+        (
+            text.replacen("\"nodes\"", "\"nodez\"", 1),
+            "before \"nodes\"",
+        ),
+        (
+            text.replacen("\"snapshot\"", "\"snapshoz\"", 1),
+            "before the \"snapshot\" header",
+        ),
         (
             text.replacen("\"trace_tree\":[]", "\"trace_tree\":[1,0,0,0,[2,0,0]]", 1),
             "trace tree",
         ),
         (
-            text.replacen("\"trace_tree\":[]", "\"trace_tree\":[1,0,0,0,[2,0,0,0,[]],3]", 1),
+            text.replacen(
+                "\"trace_tree\":[]",
+                "\"trace_tree\":[1,0,0,0,[2,0,0,0,[]],3]",
+                1,
+            ),
             "middle of a record",
         ),
-        (text.replacen("\"trace_tree\":[]", "\"trace_tree\":[[]]", 1), "trace tree"),
-        (text.replacen("\"samples\":[]", "\"samples\":[[1]]", 1), "a number"),
-        (text.replacen("\"locations\":[]", "\"locations\":[1,2,3,4]", 1), "location"),
-        (text.replacen("\"locations\":[]", "\"locations\":[7,2,3]", 1), "middle of a record"),
+        (
+            text.replacen("\"trace_tree\":[]", "\"trace_tree\":[[]]", 1),
+            "trace tree",
+        ),
+        (
+            text.replacen("\"samples\":[]", "\"samples\":[[1]]", 1),
+            "a number",
+        ),
+        (
+            text.replacen("\"locations\":[]", "\"locations\":[1,2,3,4]", 1),
+            "location",
+        ),
+        (
+            text.replacen("\"locations\":[]", "\"locations\":[7,2,3]", 1),
+            "middle of a record",
+        ),
         (text.replacen("\"meta\":{", "\"meta\":{\"x\":", 1), "header"),
         (text.replacen("\"meta\":", "\"mota\":", 1), "meta"),
     ];
@@ -389,7 +451,11 @@ fn runaway_header_and_keys_are_bounded() {
     let text = base();
     // A header that never ends: stops at the 4 MiB limit.
     let start = pos(&text, "{\"meta\"");
-    let bad = text.replacen("\"meta\":{", &format!("\"pad\":\"{}\",\"meta\":{{", "x".repeat(5 << 20)), 1);
+    let bad = text.replacen(
+        "\"meta\":{",
+        &format!("\"pad\":\"{}\",\"meta\":{{", "x".repeat(5 << 20)),
+        1,
+    );
     let e = parse_bytes(bad.as_bytes()).unwrap_err();
     assert!(e.to_string().contains("too large"), "{e}");
     assert_eq!(e.offset, start + (4 << 20));

@@ -41,7 +41,10 @@ fn rich_snapshot_has_every_section() {
 fn lone_surrogates_become_replacement_characters() {
     let g = parse_bytes(rich_snapshot().as_bytes()).expect("parses");
     let strings: Vec<&str> = g.strings().iter().map(|(_, s)| s).collect();
-    assert!(strings.contains(&"lone high \u{FFFD} then text"), "{strings:?}");
+    assert!(
+        strings.contains(&"lone high \u{FFFD} then text"),
+        "{strings:?}"
+    );
     assert!(strings.contains(&"lone low \u{FFFD}, high at end \u{FFFD}"));
     assert!(strings.contains(&"two highs \u{FFFD}😀"));
     for (body, want) in [
@@ -64,7 +67,11 @@ fn lone_surrogates_become_replacement_characters() {
 /// A one-node snapshot whose string 1 is `body` (a JSON string literal).
 fn one_string_snapshot(body: &str) -> String {
     let text = SynthSnapshot::with_root().to_json();
-    text.replacen("\"strings\":[\"<dummy>\"", &format!("\"strings\":[\"<dummy>\",{body}"), 1)
+    text.replacen(
+        "\"strings\":[\"<dummy>\"",
+        &format!("\"strings\":[\"<dummy>\",{body}"),
+        1,
+    )
 }
 
 #[test]
@@ -109,8 +116,18 @@ fn names() -> impl Strategy<Value = Vec<String>> {
     let any_text = proptest::collection::vec(any::<char>(), 0..10)
         .prop_map(|cs| cs.into_iter().collect::<String>());
     let tricky = prop::sample::select(vec![
-        "", "\"", "\\", "\n\r\t", "\u{0}\u{1f}", "é", "☃", "😀", "a\u{10ffff}b", "\u{ffff}",
-        "/\\/", "\u{2028}",
+        "",
+        "\"",
+        "\\",
+        "\n\r\t",
+        "\u{0}\u{1f}",
+        "é",
+        "☃",
+        "😀",
+        "a\u{10ffff}b",
+        "\u{ffff}",
+        "/\\/",
+        "\u{2028}",
     ])
     .prop_map(str::to_owned);
     proptest::collection::vec(prop_oneof![any_text, tricky], 1..12)

@@ -39,10 +39,26 @@ fn graph() -> (Vec<RawNode>, Vec<RawEdge>) {
         node(9, 5, 7, 0, 0, 9, 0),
     ];
     let edges = vec![
-        RawEdge { ty: 5, name: 2, to: 1 },
-        RawEdge { ty: 1, name: 1, to: 3 },
-        RawEdge { ty: 2, name: 4, to: 2 },
-        RawEdge { ty: 6, name: 0, to: 1 },
+        RawEdge {
+            ty: 5,
+            name: 2,
+            to: 1,
+        },
+        RawEdge {
+            ty: 1,
+            name: 1,
+            to: 3,
+        },
+        RawEdge {
+            ty: 2,
+            name: 4,
+            to: 2,
+        },
+        RawEdge {
+            ty: 6,
+            name: 0,
+            to: 1,
+        },
     ];
     (nodes, edges)
 }
@@ -61,7 +77,11 @@ fn observe(g: &HeapGraph, trace: bool, detached: bool) -> Vec<String> {
             if trace { g.trace_node_id(n) } else { 0 },
             if detached { g.detachedness(n) } else { 0 },
             g.edge_indices(n)
-                .map(|e| (g.edge_kind(e), g.edge_name(e).into_owned(), g.edge_target(e)))
+                .map(|e| (
+                    g.edge_kind(e),
+                    g.edge_name(e).into_owned(),
+                    g.edge_target(e)
+                ))
                 .collect::<Vec<_>>(),
         ));
         out.push(format!("retainers {:?}", g.retainer_nodes(n)));
@@ -163,12 +183,29 @@ fn optional_fields_may_be_absent() {
     // Node 12-era snapshots: no detachedness; without allocation tracking
     // some writers drop trace_node_id too.
     check(
-        &["type", "name", "id", "self_size", "edge_count", "trace_node_id"],
+        &[
+            "type",
+            "name",
+            "id",
+            "self_size",
+            "edge_count",
+            "trace_node_id",
+        ],
         &EDGE_FIELDS,
     );
-    check(&["type", "name", "id", "self_size", "edge_count"], &EDGE_FIELDS);
     check(
-        &["edge_count", "self_size", "id", "name", "type", "detachedness"],
+        &["type", "name", "id", "self_size", "edge_count"],
+        &EDGE_FIELDS,
+    );
+    check(
+        &[
+            "edge_count",
+            "self_size",
+            "id",
+            "name",
+            "type",
+            "detachedness",
+        ],
         &EDGE_FIELDS,
     );
 }
@@ -177,7 +214,11 @@ fn optional_fields_may_be_absent() {
 fn required_fields_must_be_there() {
     let (nodes, edges) = graph();
     for missing in ["type", "name", "id", "self_size", "edge_count"] {
-        let fields: Vec<&str> = NODE_FIELDS.iter().copied().filter(|f| *f != missing).collect();
+        let fields: Vec<&str> = NODE_FIELDS
+            .iter()
+            .copied()
+            .filter(|f| *f != missing)
+            .collect();
         let text = write_snapshot(&fields, &EDGE_FIELDS, &nodes, &edges, &STRINGS);
         let e = parse_bytes(text.as_bytes()).unwrap_err();
         assert!(matches!(e.kind, ErrorKind::BadHeader(_)), "{e}");
@@ -185,7 +226,11 @@ fn required_fields_must_be_there() {
         assert_eq!(e.offset, text.find("{\"meta\"").unwrap() as u64, "{e}");
     }
     for missing in EDGE_FIELDS {
-        let fields: Vec<&str> = EDGE_FIELDS.iter().copied().filter(|f| *f != missing).collect();
+        let fields: Vec<&str> = EDGE_FIELDS
+            .iter()
+            .copied()
+            .filter(|f| *f != missing)
+            .collect();
         let text = write_snapshot(&NODE_FIELDS, &fields, &nodes, &edges, &STRINGS);
         let e = parse_bytes(text.as_bytes()).unwrap_err();
         assert!(matches!(e.kind, ErrorKind::BadHeader(_)), "{e}");

@@ -58,7 +58,11 @@ pub async fn launch(argv: &[String], timeout: Duration) -> Result<Launched> {
 
 /// As [`launch`]; with `stdout_to_stderr` the program's stdout goes to our
 /// stderr, keeping our stdout for a report.
-pub async fn launch_with(argv: &[String], timeout: Duration, stdout_to_stderr: bool) -> Result<Launched> {
+pub async fn launch_with(
+    argv: &[String],
+    timeout: Duration,
+    stdout_to_stderr: bool,
+) -> Result<Launched> {
     let program = argv.first().ok_or_else(|| Error::Spawn {
         program: String::new(),
         source: std::io::Error::new(std::io::ErrorKind::InvalidInput, "no command given"),
@@ -68,10 +72,7 @@ pub async fn launch_with(argv: &[String], timeout: Duration, stdout_to_stderr: b
         cmd.arg(INSPECT_FLAG);
     } else {
         let existing = std::env::var("NODE_OPTIONS").unwrap_or_default();
-        cmd.env(
-            "NODE_OPTIONS",
-            format!("{existing} {INSPECT_FLAG}").trim(),
-        );
+        cmd.env("NODE_OPTIONS", format!("{existing} {INSPECT_FLAG}").trim());
     }
     cmd.args(&argv[1..])
         .stdin(Stdio::inherit())

@@ -17,7 +17,10 @@ impl IdIndex {
     }
 
     pub fn get(&self, id: u32) -> Option<NodeIdx> {
-        self.pairs.binary_search_by_key(&id, |p| p.0).ok().map(|i| self.pairs[i].1)
+        self.pairs
+            .binary_search_by_key(&id, |p| p.0)
+            .ok()
+            .map(|i| self.pairs[i].1)
     }
 
     pub fn contains(&self, id: u32) -> bool {

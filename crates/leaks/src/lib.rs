@@ -37,7 +37,9 @@ pub struct Snap<'a> {
 pub enum Error {
     #[error("leak finding needs at least 3 snapshots (base, target, final), got {0}")]
     TooFewSnapshots(usize),
-    #[error("snapshots {0} and {1} share no object ids: they are not from the same process, or the heap profiler was restarted between them")]
+    #[error(
+        "snapshots {0} and {1} share no object ids: they are not from the same process, or the heap profiler was restarted between them"
+    )]
     Unrelated(usize, usize),
 }
 
@@ -211,7 +213,11 @@ pub fn find_leaks(snaps: &[Snap<'_>], opts: &Options) -> Result<Report, Error> {
     let mut clusters = Vec::new();
     let mut minor = 0;
     for (sig, mut members) in groups {
-        members.sort_by(|&x, &y| a.retained[y.idx()].cmp(&a.retained[x.idx()]).then(x.cmp(&y)));
+        members.sort_by(|&x, &y| {
+            a.retained[y.idx()]
+                .cmp(&a.retained[x.idx()])
+                .then(x.cmp(&y))
+        });
         let retained_size: u64 = members.iter().map(|n| a.retained[n.idx()]).sum();
         let self_size: u64 = members.iter().map(|n| a.shallow[n.idx()]).sum();
         let representative = members[0];
@@ -263,13 +269,20 @@ pub fn find_leaks(snaps: &[Snap<'_>], opts: &Options) -> Result<Report, Error> {
             pattern,
             code,
         };
-        if cluster.retained_size >= opts.min_cluster_bytes && cluster.roots.len() >= opts.min_cluster_count && cluster.growing {
+        if cluster.retained_size >= opts.min_cluster_bytes
+            && cluster.roots.len() >= opts.min_cluster_count
+            && cluster.growing
+        {
             clusters.push(cluster);
         } else {
             minor += 1;
         }
     }
-    clusters.sort_by(|x, y| y.retained_size.cmp(&x.retained_size).then_with(|| x.signature.cmp(&y.signature)));
+    clusters.sort_by(|x, y| {
+        y.retained_size
+            .cmp(&x.retained_size)
+            .then_with(|| x.signature.cmp(&y.signature))
+    });
     clusters.truncate(opts.max_results);
 
     let growing = growing_objects(snaps, &indexes, opts);
@@ -332,7 +345,8 @@ fn growing_objects(snaps: &[Snap<'_>], indexes: &[IdIndex], opts: &Options) -> V
     // Keep the innermost of nested growing objects: drop one whose growth is
     // mostly explained by a growing object it dominates.
     let growth = |s: &Vec<u64>| s[s.len() - 1] - s[0];
-    let in_set: std::collections::HashMap<NodeIdx, u64> = found.iter().map(|(n, s)| (*n, growth(s))).collect();
+    let in_set: std::collections::HashMap<NodeIdx, u64> =
+        found.iter().map(|(n, s)| (*n, growth(s))).collect();
     let mut explained = std::collections::HashSet::new();
     for (n, s) in &found {
         let mut cur = a.idom[n.idx()];
@@ -350,9 +364,19 @@ fn growing_objects(snaps: &[Snap<'_>], indexes: &[IdIndex], opts: &Options) -> V
     let mut out: Vec<Growing> = found
         .into_iter()
         .filter(|(n, _)| !explained.contains(n))
-        .map(|(node, sizes)| Growing { node, sizes, path: Vec::new(), pattern: Pattern::Other, code: Vec::new() })
+        .map(|(node, sizes)| Growing {
+            node,
+            sizes,
+            path: Vec::new(),
+            pattern: Pattern::Other,
+            code: Vec::new(),
+        })
         .collect();
-    out.sort_by(|x, y| growth(&y.sizes).cmp(&growth(&x.sizes)).then(x.node.cmp(&y.node)));
+    out.sort_by(|x, y| {
+        growth(&y.sizes)
+            .cmp(&growth(&x.sizes))
+            .then(x.node.cmp(&y.node))
+    });
     out.truncate(opts.max_results);
     for gr in &mut out {
         gr.path = retainer_path(g, a, gr.node, opts.max_path);

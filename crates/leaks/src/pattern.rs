@@ -56,27 +56,45 @@ impl Pattern {
 }
 
 fn has_edge(g: &HeapGraph, path: &[PathStep], names: &[&str]) -> bool {
-    path.iter().any(|s| g.edge_name_str(s.edge).is_some_and(|n| names.contains(&n)))
+    path.iter()
+        .any(|s| g.edge_name_str(s.edge).is_some_and(|n| names.contains(&n)))
 }
 
-fn has_class(g: &HeapGraph, a: &Analysis, path: &[PathStep], names: &[&str], roots: &[NodeIdx]) -> bool {
-    path.iter().any(|s| names.contains(&a.class_name(g, s.to)) || names.contains(&a.class_name(g, s.from)))
-        || roots.iter().take(8).any(|&r| names.contains(&a.class_name(g, r)))
+fn has_class(
+    g: &HeapGraph,
+    a: &Analysis,
+    path: &[PathStep],
+    names: &[&str],
+    roots: &[NodeIdx],
+) -> bool {
+    path.iter()
+        .any(|s| names.contains(&a.class_name(g, s.to)) || names.contains(&a.class_name(g, s.from)))
+        || roots
+            .iter()
+            .take(8)
+            .any(|&r| names.contains(&a.class_name(g, r)))
 }
 
 fn is_buffer_like(g: &HeapGraph, a: &Analysis, n: NodeIdx) -> bool {
     g.kind(n).is_string()
-        || matches!(a.class_name(g, n), "Buffer" | "Uint8Array" | "ArrayBuffer" | "FastBuffer" | "system / JSArrayBufferData")
+        || matches!(
+            a.class_name(g, n),
+            "Buffer" | "Uint8Array" | "ArrayBuffer" | "FastBuffer" | "system / JSArrayBufferData"
+        )
 }
 
 /// Whether a step of `path` leaves a user root (the global object) by a
 /// named property: `global.requestLog`, `globalThis.cache`.
 fn from_global(g: &HeapGraph, a: &Analysis, path: &[PathStep]) -> bool {
-    path.iter().any(|s| a.distance[s.from.idx()] == 1 && g.edge_kind(s.edge) == EdgeKind::Property)
+    path.iter()
+        .any(|s| a.distance[s.from.idx()] == 1 && g.edge_kind(s.edge) == EdgeKind::Property)
 }
 
 fn is_collection(class: &str) -> bool {
-    matches!(class, "Map" | "Set" | "Array" | "Object" | "(object elements)" | "(array)" | "(system)")
+    matches!(
+        class,
+        "Map" | "Set" | "Array" | "Object" | "(object elements)" | "(array)" | "(system)"
+    )
 }
 
 /// Classifies a cluster from the end of its representative path (from just
@@ -86,25 +104,46 @@ pub fn classify(g: &HeapGraph, a: &Analysis, tail: &[PathStep], roots: &[NodeIdx
         return Pattern::EventListener;
     }
     if has_class(g, a, tail, &["Timeout", "Immediate", "TimersList"], roots)
-        || has_edge(g, tail, &["_onTimeout", "_idleNext", "_idlePrev", "_onImmediate"])
+        || has_edge(
+            g,
+            tail,
+            &["_onTimeout", "_idleNext", "_idlePrev", "_onImmediate"],
+        )
     {
         return Pattern::Timer;
     }
     let sample: Vec<NodeIdx> = roots.iter().take(64).copied().collect();
-    let closure_roots = sample.iter().filter(|&&r| g.kind(r) == NodeKind::Closure).count();
-    let context_hops = tail.iter().filter(|s| g.edge_kind(s.edge) == EdgeKind::Context).count();
-    let chain = context_hops >= 2 && tail.iter().filter(|s| g.kind(s.to) == NodeKind::Closure).count() >= 2;
+    let closure_roots = sample
+        .iter()
+        .filter(|&&r| g.kind(r) == NodeKind::Closure)
+        .count();
+    let context_hops = tail
+        .iter()
+        .filter(|s| g.edge_kind(s.edge) == EdgeKind::Context)
+        .count();
+    let chain = context_hops >= 2
+        && tail
+            .iter()
+            .filter(|s| g.kind(s.to) == NodeKind::Closure)
+            .count()
+            >= 2;
     if closure_roots * 2 > sample.len() || chain {
         return Pattern::Closure;
     }
     let retained: u64 = roots.iter().map(|r| a.retained[r.idx()]).sum();
-    let buffer_bytes: u64 = roots.iter().filter(|&&r| is_buffer_like(g, a, r)).map(|r| a.retained[r.idx()]).sum();
+    let buffer_bytes: u64 = roots
+        .iter()
+        .filter(|&&r| is_buffer_like(g, a, r))
+        .map(|r| a.retained[r.idx()])
+        .sum();
     let avg = retained / roots.len().max(1) as u64;
     let collection = tail.last().is_some_and(|s| {
         matches!(g.edge_kind(s.edge), EdgeKind::Element | EdgeKind::Hidden)
             || matches!(g.edge_kind(s.edge), EdgeKind::Internal | EdgeKind::Property)
                 && is_collection(a.class_name(g, s.from))
-    }) || tail.iter().any(|s| matches!(a.class_name(g, s.from), "Map" | "Set" | "Array"));
+    }) || tail
+        .iter()
+        .any(|s| matches!(a.class_name(g, s.from), "Map" | "Set" | "Array"));
     if collection && from_global(g, a, tail) {
         return Pattern::GlobalAccumulation;
     }

@@ -17,7 +17,10 @@ impl PathCache {
         let mut out = Vec::new();
         let mut cur = n;
         while out.len() < max {
-            let step = *self.steps.entry(cur).or_insert_with(|| retainer_step(g, a, cur));
+            let step = *self
+                .steps
+                .entry(cur)
+                .or_insert_with(|| retainer_step(g, a, cur));
             let Some(step) = step else { break };
             out.push(step.step);
             // Distances fall at every step that is not the last: no cycles.
@@ -79,9 +82,16 @@ impl Signature {
     pub fn new(g: &HeapGraph, a: &Analysis, path: &[PathStep]) -> Signature {
         let mut tokens: Vec<String> = Vec::with_capacity(path.len());
         for s in path {
-            tokens.push(format!("{} {}", edge_token(g, s.edge), class_token(g, a, s.to)));
+            tokens.push(format!(
+                "{} {}",
+                edge_token(g, s.edge),
+                class_token(g, a, s.to)
+            ));
         }
-        let start = path.first().map(|s| class_token(g, a, s.from)).unwrap_or_default();
+        let start = path
+            .first()
+            .map(|s| class_token(g, a, s.from))
+            .unwrap_or_default();
         let mut key = start.clone();
         let mut display = start;
         let mut folds = Vec::new();
@@ -94,7 +104,9 @@ impl Signature {
                 }
                 let block = &tokens[i..i + len];
                 let mut reps = 1;
-                while i + (reps + 1) * len <= tokens.len() && &tokens[i + reps * len..i + (reps + 1) * len] == block {
+                while i + (reps + 1) * len <= tokens.len()
+                    && &tokens[i + reps * len..i + (reps + 1) * len] == block
+                {
                     reps += 1;
                 }
                 if reps >= 2 {
@@ -102,8 +114,10 @@ impl Signature {
                     // A repeated stretch is a recursive structure (a linked list, a
                     // closure chain): members reached forwards or backwards (`_idleNext`,
                     // `_idlePrev`) belong together, so the key keeps only the classes.
-                    let classes: String =
-                        block.iter().map(|t| format!(" {}", t.split_once(' ').map_or(t.as_str(), |(_, c)| c))).collect();
+                    let classes: String = block
+                        .iter()
+                        .map(|t| format!(" {}", t.split_once(' ').map_or(t.as_str(), |(_, c)| c)))
+                        .collect();
                     key.push_str(&format!(" ({classes} )*"));
                     display.push_str(&format!(" ({text} ) ×{reps}"));
                     folds.push((i, len, reps));
@@ -120,6 +134,10 @@ impl Signature {
                 i += 1;
             }
         }
-        Signature { key, display, folds }
+        Signature {
+            key,
+            display,
+            folds,
+        }
     }
 }

@@ -53,7 +53,8 @@ impl Heap {
     }
 
     fn graph(&self) -> (HeapGraph, Analysis) {
-        let g = heapsnap::parse_bytes(self.s.to_json().as_bytes()).expect("synthetic snapshot parses");
+        let g =
+            heapsnap::parse_bytes(self.s.to_json().as_bytes()).expect("synthetic snapshot parses");
         let a = Analysis::run(&g, |_| {});
         (g, a)
     }
@@ -61,7 +62,13 @@ impl Heap {
 
 fn run(heaps: &[Heap], opts: &Options) -> Result<leaks::Report, Error> {
     let built: Vec<(HeapGraph, Analysis)> = heaps.iter().map(Heap::graph).collect();
-    let snaps: Vec<Snap<'_>> = built.iter().map(|(g, a)| Snap { graph: g, analysis: a }).collect();
+    let snaps: Vec<Snap<'_>> = built
+        .iter()
+        .map(|(g, a)| Snap {
+            graph: g,
+            analysis: a,
+        })
+        .collect();
     find_leaks(&snaps, opts)
 }
 
@@ -90,12 +97,20 @@ fn growing_map_is_one_cluster_of_an_unbounded_collection() {
     assert!(r.has_leaks());
     assert_eq!(r.clusters.len(), 1, "{r:#?}");
     let c = &r.clusters[0];
-    assert_eq!(c.roots.len(), 20, "entries added between base and target, alive in final");
+    assert_eq!(
+        c.roots.len(),
+        20,
+        "entries added between base and target, alive in final"
+    );
     assert_eq!(c.retained_size, 20 * (64 + 16 * KB));
     assert_eq!(c.pattern, Pattern::UnboundedCollection);
     assert!(c.growing);
     assert_eq!(c.holder_sizes.len(), 3);
-    assert!(c.holder_sizes.windows(2).all(|w| w[0] < w[1]), "{:?}", c.holder_sizes);
+    assert!(
+        c.holder_sizes.windows(2).all(|w| w[0] < w[1]),
+        "{:?}",
+        c.holder_sizes
+    );
 }
 
 #[test]
@@ -216,15 +231,26 @@ fn a_global_array_accumulates() {
     assert_eq!(r.clusters.len(), 1, "{r:#?}");
     let c = &r.clusters[0];
     assert_eq!(c.pattern, Pattern::GlobalAccumulation);
-    assert_eq!(c.roots.len(), 25, "allocated after the base, alive in all three later snapshots");
+    assert_eq!(
+        c.roots.len(),
+        25,
+        "allocated after the base, alive in all three later snapshots"
+    );
     assert_eq!(c.holder_sizes.len(), 4);
-    assert!(r.growing.iter().any(|g| g.pattern == Pattern::GlobalAccumulation));
+    assert!(
+        r.growing
+            .iter()
+            .any(|g| g.pattern == Pattern::GlobalAccumulation)
+    );
 }
 
 #[test]
 fn fewer_than_three_snapshots_is_an_error() {
     let heaps: Vec<Heap> = (0..2).map(|k| map_cache(k, 1, KB)).collect();
-    assert_eq!(run(&heaps, &Options::default()).unwrap_err(), Error::TooFewSnapshots(2));
+    assert_eq!(
+        run(&heaps, &Options::default()).unwrap_err(),
+        Error::TooFewSnapshots(2)
+    );
 }
 
 #[test]
@@ -233,5 +259,8 @@ fn snapshots_of_different_processes_are_an_error() {
     for n in &mut heaps[0].s.nodes {
         n.id += 1_000_000;
     }
-    assert_eq!(run(&heaps, &Options::default()).unwrap_err(), Error::Unrelated(0, 2));
+    assert_eq!(
+        run(&heaps, &Options::default()).unwrap_err(),
+        Error::Unrelated(0, 2)
+    );
 }

@@ -15,7 +15,11 @@ pub fn parse_chunked(bytes: &[u8], sizes: &[usize], hint: bool) -> Result<HeapGr
     let mut at = 0;
     let mut k = 0;
     while at < bytes.len() {
-        let n = sizes.get(k % sizes.len().max(1)).copied().unwrap_or(1).max(1);
+        let n = sizes
+            .get(k % sizes.len().max(1))
+            .copied()
+            .unwrap_or(1)
+            .max(1);
         let end = (at + n).min(bytes.len());
         p.feed(&bytes[at..end])?;
         at = end;
@@ -204,7 +208,10 @@ pub fn write_snapshot(
 }
 
 fn join(v: &[u64]) -> String {
-    v.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(",")
+    v.iter()
+        .map(|x| x.to_string())
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// A small snapshot with every section V8 writes filled in: locations,
@@ -248,11 +255,9 @@ pub fn rich_snapshot() -> String {
         )
         .replacen("\"samples\":[]", "\"samples\":[100,3,\n250,9]", 1);
     // Non-zero trace node ids and detachedness on two nodes (fields 6 and 7).
-    let text = text.replacen(",64,1,0,0", ",64,1,2,1", 1).replacen(
-        ",65,1,0,0",
-        ",65,1,4,2",
-        1,
-    );
+    let text = text
+        .replacen(",64,1,0,0", ",64,1,2,1", 1)
+        .replacen(",65,1,0,0", ",65,1,4,2", 1);
     // Spell the strings with every escape form, and add some only escapes make.
     let g = heapsnap::parse_bytes(text.as_bytes()).expect("rich snapshot parses");
     let at = text.find("\"strings\":[").expect("strings") + "\"strings\":[".len();
