@@ -753,8 +753,12 @@ fn interrupted_snapshot_leaves_nothing_behind() {
         ],
     );
     wait_streaming(&mut lh, dir.path());
+    // Freeze the target so the snapshot cannot complete before the interrupt
+    // lands (on a fast machine it otherwise might), interrupt, then thaw it.
+    node.signal(libc::SIGSTOP);
     lh.signal(libc::SIGINT);
     let out = lh.finish(LONG);
+    node.signal(libc::SIGCONT);
     assert!(!out.status.success(), "stderr:\n{}", out.stderr);
     assert!(
         names(dir.path()).is_empty(),
@@ -781,6 +785,8 @@ fn target_killed_mid_snapshot() {
     );
     // Kill the target once chunks are being written.
     wait_streaming(&mut lh, dir.path());
+    // Freeze first: the snapshot must not finish in the moment before the kill.
+    node.signal(libc::SIGSTOP);
     node.signal(libc::SIGKILL);
     let out = lh.finish(LONG);
     assert!(
