@@ -92,11 +92,11 @@ fn diff_class(
         let b_id = target.id(tn[j]);
         if a_id < b_id {
             d.removed.push(bn[i]);
-            d.removed_size += base_analysis.shallow[bn[i].idx()];
+            d.removed_size += u64::from(base_analysis.shallow[bn[i].idx()]);
             i += 1;
         } else if a_id > b_id {
             d.added.push(tn[j]);
-            d.added_size += target_analysis.shallow[tn[j].idx()];
+            d.added_size += u64::from(target_analysis.shallow[tn[j].idx()]);
             j += 1;
         } else {
             i += 1;
@@ -105,11 +105,11 @@ fn diff_class(
     }
     for &n in &bn[i..] {
         d.removed.push(n);
-        d.removed_size += base_analysis.shallow[n.idx()];
+        d.removed_size += u64::from(base_analysis.shallow[n.idx()]);
     }
     for &n in &tn[j..] {
         d.added.push(n);
-        d.added_size += target_analysis.shallow[n.idx()];
+        d.added_size += u64::from(target_analysis.shallow[n.idx()]);
     }
     d.added_count = d.added.len() as u64;
     d.removed_count = d.removed.len() as u64;

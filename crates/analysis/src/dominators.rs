@@ -65,15 +65,13 @@ pub(crate) struct Dominators {
 /// Lengauer–Tarjan with path compression ("simple" eval/link), exactly as
 /// DevTools runs it: DFS from the root, then from nodes with only
 /// non-essential retainers, then every node still unvisited on its own.
-pub(crate) fn compute(graph: &HeapGraph, essential: &BitVec, shallow: &[u64]) -> Dominators {
+pub(crate) fn compute(graph: &HeapGraph, essential: &BitVec, shallow: &[u32]) -> Dominators {
     let node_count = graph.node_count();
     let len = node_count + 1;
     let essential_slots = essential_by_slot(graph, essential);
     // 1-based vertex numbers; 0 means "none".
     let mut parent = vec![0u32; len];
-    let mut ancestor = vec![0u32; len];
     let mut vertex = vec![0u32; len];
-    let mut label = vec![0u32; len];
     let mut semi = vec![0u32; len];
     let mut next_edge = vec![0u32; len];
     let mut n: u32 = 0;
@@ -84,7 +82,6 @@ pub(crate) fn compute(graph: &HeapGraph, essential: &BitVec, shallow: &[u64]) ->
     let dfs = |root: u32,
                parent: &mut [u32],
                vertex: &mut [u32],
-               label: &mut [u32],
                semi: &mut [u32],
                next_edge: &mut [u32],
                n: &mut u32| {
@@ -96,7 +93,6 @@ pub(crate) fn compute(graph: &HeapGraph, essential: &BitVec, shallow: &[u64]) ->
                 *n += 1;
                 semi[vi] = *n;
                 vertex[*n as usize] = v;
-                label[vi] = v;
             }
             let mut v_next = parent[vi];
             let end = first_edge(v).end;
@@ -122,7 +118,6 @@ pub(crate) fn compute(graph: &HeapGraph, essential: &BitVec, shallow: &[u64]) ->
         r,
         &mut parent,
         &mut vertex,
-        &mut label,
         &mut semi,
         &mut next_edge,
         &mut n,
@@ -138,7 +133,6 @@ pub(crate) fn compute(graph: &HeapGraph, essential: &BitVec, shallow: &[u64]) ->
                     v,
                     &mut parent,
                     &mut vertex,
-                    &mut label,
                     &mut semi,
                     &mut next_edge,
                     &mut n,
@@ -153,35 +147,48 @@ pub(crate) fn compute(graph: &HeapGraph, essential: &BitVec, shallow: &[u64]) ->
                 n += 1;
                 semi[v as usize] = n;
                 vertex[n as usize] = v;
-                label[v as usize] = v;
             }
         }
     }
-    drop(next_edge);
+    // Every vertex is numbered now; `next_edge` becomes `label` (initially v itself).
+    let mut label = next_edge;
+    for (v, l) in label.iter_mut().enumerate() {
+        *l = v as u32;
+    }
 
+    // The forest of linked vertices lives in `parent`: a vertex's DFS parent
+    // is read only when the vertex is linked, and from then on its entry is
+    // its forest ancestor. `linked` says which vertices are in the forest.
+    let mut linked = BitVec::new(len);
+    let mut ancestor = parent;
     // Buckets as singly linked lists; every vertex is in at most one bucket.
+    // A vertex's `dom` entry holds its bucket successor until the bucket is
+    // emptied, which is when its (semi-)dominator is written there.
     let mut bucket_head = vec![0u32; len];
-    let mut bucket_next = vec![0u32; len];
     let mut dom = vec![0u32; len];
     let mut stack: Vec<u32> = Vec::new();
 
-    let compress =
-        |v: u32, ancestor: &mut [u32], label: &mut [u32], semi: &[u32], stack: &mut Vec<u32>| {
-            let mut v = v;
-            stack.clear();
-            while ancestor[ancestor[v as usize] as usize] != 0 {
-                stack.push(v);
-                v = ancestor[v as usize];
+    let compress = |v: u32,
+                    ancestor: &mut [u32],
+                    linked: &BitVec,
+                    label: &mut [u32],
+                    semi: &[u32],
+                    stack: &mut Vec<u32>| {
+        let mut v = v;
+        stack.clear();
+        while linked.get(ancestor[v as usize] as usize) {
+            stack.push(v);
+            v = ancestor[v as usize];
+        }
+        while let Some(w) = stack.pop() {
+            let w = w as usize;
+            let a = ancestor[w] as usize;
+            if semi[label[a] as usize] < semi[label[w] as usize] {
+                label[w] = label[a];
             }
-            while let Some(w) = stack.pop() {
-                let w = w as usize;
-                let a = ancestor[w] as usize;
-                if semi[label[a] as usize] < semi[label[w] as usize] {
-                    label[w] = label[a];
-                }
-                ancestor[w] = ancestor[a];
-            }
-        };
+            ancestor[w] = ancestor[a];
+        }
+    };
 
     for i in (2..=n).rev() {
         let w = vertex[i as usize];
@@ -195,10 +202,10 @@ pub(crate) fn compute(graph: &HeapGraph, essential: &BitVec, shallow: &[u64]) ->
             }
             is_orphan = false;
             let v = src.0 + 1;
-            let u = if ancestor[v as usize] == 0 {
+            let u = if !linked.get(v as usize) {
                 v
             } else {
-                compress(v, &mut ancestor, &mut label, &semi, &mut stack);
+                compress(v, &mut ancestor, &linked, &mut label, &semi, &mut stack);
                 label[v as usize]
             };
             if semi[u as usize] < semi[wi] {
@@ -209,31 +216,40 @@ pub(crate) fn compute(graph: &HeapGraph, essential: &BitVec, shallow: &[u64]) ->
             semi[wi] = semi[r as usize];
         }
         let b = vertex[semi[wi] as usize] as usize;
-        bucket_next[wi] = bucket_head[b];
+        dom[wi] = bucket_head[b];
         bucket_head[b] = w;
-        let p = parent[wi];
-        ancestor[wi] = p;
+        // Link w: its `ancestor` entry is its DFS parent.
+        let p = ancestor[wi];
+        linked.set(wi);
         let mut v = std::mem::take(&mut bucket_head[p as usize]);
         while v != 0 {
-            let u = if ancestor[v as usize] == 0 {
+            let u = if !linked.get(v as usize) {
                 v
             } else {
-                compress(v, &mut ancestor, &mut label, &semi, &mut stack);
+                compress(v, &mut ancestor, &linked, &mut label, &semi, &mut stack);
                 label[v as usize]
             };
+            let next = dom[v as usize];
             dom[v as usize] = if semi[u as usize] < semi[v as usize] {
                 u
             } else {
                 p
             };
-            v = bucket_next[v as usize];
+            v = next;
+        }
+    }
+    drop(ancestor);
+    drop(linked);
+    drop(label);
+    // Buckets never emptied (DevTools' extra DFS roots can leave some): their
+    // vertices have no dominator yet, 0 as in a fresh array.
+    for &head in &bucket_head {
+        let mut v = head;
+        while v != 0 {
+            v = std::mem::take(&mut dom[v as usize]);
         }
     }
     drop(bucket_head);
-    drop(bucket_next);
-    drop(ancestor);
-    drop(label);
-    drop(parent);
 
     dom[0] = r;
     dom[r as usize] = r;
@@ -245,9 +261,10 @@ pub(crate) fn compute(graph: &HeapGraph, essential: &BitVec, shallow: &[u64]) ->
     }
     drop(semi);
 
-    let idom: Vec<NodeIdx> = (0..node_count).map(|o| NodeIdx(dom[o + 1] - 1)).collect();
-    drop(dom);
-    let mut retained: Vec<u64> = shallow.to_vec();
+    // 1-based vertex numbers to node ordinals, in place: `dom` becomes `idom`.
+    dom.remove(0);
+    let idom: Vec<NodeIdx> = dom.into_iter().map(|d| NodeIdx(d - 1)).collect();
+    let mut retained: Vec<u64> = shallow.iter().map(|&s| u64::from(s)).collect();
     for i in (2..=n).rev() {
         let o = (vertex[i as usize] - 1) as usize;
         let d = idom[o].idx();
@@ -292,23 +309,58 @@ fn essential_by_slot(graph: &HeapGraph, essential: &BitVec) -> BitVec {
 
 fn dominated_nodes(root: NodeIdx, idom: &[NodeIdx]) -> (Vec<u32>, Vec<NodeIdx>) {
     let count = idom.len();
+    // first[d] counts d's children, then becomes the end of d's range; filling
+    // backwards moves it to the start, with children in ascending order.
     let mut first = vec![0u32; count + 1];
     for (o, d) in idom.iter().enumerate() {
         if o != root.idx() {
-            first[d.idx() + 1] += 1;
+            first[d.idx()] += 1;
         }
     }
-    for i in 0..count {
-        first[i + 1] += first[i];
+    let mut end = 0;
+    for f in &mut first {
+        end += *f;
+        *f = end;
     }
-    let mut fill = first.clone();
     let mut dominated = vec![NodeIdx(0); count.saturating_sub(1)];
-    for (o, d) in idom.iter().enumerate() {
+    for (o, d) in idom.iter().enumerate().rev() {
         if o != root.idx() {
-            let slot = &mut fill[d.idx()];
+            let slot = &mut first[d.idx()];
+            *slot -= 1;
             dominated[*slot as usize] = NodeIdx(o as u32);
-            *slot += 1;
         }
     }
     (first, dominated)
+}
+
+#[cfg(test)]
+mod tests {
+    use heapsnap::synth::SynthSnapshot;
+    use heapsnap::{NodeIdx, parse_bytes};
+
+    use crate::Analysis;
+
+    /// An unreachable cycle is numbered one vertex at a time (DevTools' third
+    /// pass), which leaves buckets that are never emptied: their vertices get
+    /// the root as dominator, never themselves.
+    #[test]
+    fn unreachable_cycle_is_dominated_by_the_root() {
+        let mut s = SynthSnapshot::with_root();
+        let global = s.node("object", "global", 100);
+        s.edge(0, "shortcut", "global", global);
+        let a = s.node("object", "A", 10);
+        let b = s.node("object", "B", 20);
+        let c = s.node("object", "C", 30);
+        s.edge(a, "property", "b", b).edge(b, "property", "a", a);
+        s.edge(a, "property", "c", c);
+        let g = parse_bytes(s.to_json().as_bytes()).expect("synthetic snapshot parses");
+        let an = Analysis::run(&g, |_| {});
+        for n in [a, b, c] {
+            assert_eq!(an.idom[n], g.root(), "node {n}");
+        }
+        let total: u64 = an.shallow.iter().map(|&s| u64::from(s)).sum();
+        assert_eq!(an.retained[g.root().idx()], total);
+        assert_eq!(an.unreachable_count, 3);
+        assert_eq!(an.dominated(NodeIdx(a as u32)), &[]);
+    }
 }

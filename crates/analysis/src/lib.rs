@@ -1,9 +1,11 @@
 //! DevTools-exact analysis of a [`HeapGraph`].
 //!
 //! [`Analysis::run`] computes, in DevTools' order and with DevTools' rules:
-//! page-owned flags, shallow-size transfer, distances, class names (with
-//! interface inference for plain objects), the dominator tree by iterative
-//! Lengauer–Tarjan, retained sizes and statistics. The per-class Summary
+//! page-owned flags, shallow-size transfer, the dominator tree by iterative
+//! Lengauer–Tarjan, retained sizes, distances, class names (with interface
+//! inference for plain objects) and statistics. (DevTools computes distances
+//! and class names before the dominator tree; neither feeds it, so running
+//! them afterwards gives the same results with a lower peak memory use.) The per-class Summary
 //! ([`Analysis::aggregates`]) and the Comparison view ([`diff::compare`]) are
 //! built on top. Nothing here does IO.
 
@@ -36,10 +38,10 @@ pub use stats::Statistics;
 pub enum Phase {
     Flags,
     ShallowSizes,
-    Distances,
-    ClassNames,
     Dominators,
     RetainedSizes,
+    Distances,
+    ClassNames,
     Statistics,
 }
 
@@ -59,8 +61,9 @@ impl Phase {
 
 /// Results of analysing one snapshot.
 pub struct Analysis {
-    /// Shallow sizes after ownership transfer (what DevTools shows as "Shallow Size").
-    pub shallow: Vec<u64>,
+    /// Shallow sizes after ownership transfer (what DevTools shows as "Shallow
+    /// Size"), 32-bit like DevTools' own; sums of them are `u64`.
+    pub shallow: Vec<u32>,
     pub distance: Vec<i32>,
     pub idom: Vec<NodeIdx>,
     pub retained: Vec<u64>,
@@ -85,18 +88,22 @@ impl Analysis {
         let page_owned = passes::page_owned(graph);
         progress(Phase::ShallowSizes);
         let shallow = passes::shallow_sizes(graph, &detached);
-        progress(Phase::Distances);
-        let distance = passes::distances(graph, &mut weakmaps);
-        progress(Phase::ClassNames);
-        let mut class_names = ClassNames::new_for(graph);
-        let mut class = classes::class_indexes(graph, &detached, &mut class_names);
-        let interfaces = classes::infer_interfaces(graph);
-        classes::apply_interfaces(graph, &interfaces, &mut class_names, &mut class);
+        // The dominator tree comes first: it needs only the page-owned flags,
+        // the WeakMap names and the shallow sizes, so its working arrays are
+        // gone before distances and class indexes are allocated.
         progress(Phase::Dominators);
         let essential = dominators::essential_edges(graph, &page_owned, &mut weakmaps);
         drop(page_owned);
         let doms = dominators::compute(graph, &essential, &shallow);
         drop(essential);
+        progress(Phase::Distances);
+        let distance = passes::distances(graph, &mut weakmaps);
+        drop(weakmaps);
+        progress(Phase::ClassNames);
+        let mut class_names = ClassNames::new_for(graph);
+        let mut class = classes::class_indexes(graph, &detached, &mut class_names);
+        let interfaces = classes::infer_interfaces(graph);
+        classes::apply_interfaces(graph, &interfaces, &mut class_names, &mut class);
         progress(Phase::Statistics);
         let statistics = stats::statistics(
             graph,
@@ -176,7 +183,7 @@ impl Analysis {
         let locations = graph.locations();
         let mut next_location = 0;
         for n in graph.nodes() {
-            let size = self.shallow[n.idx()];
+            let size = u64::from(self.shallow[n.idx()]);
             if size == 0 {
                 continue;
             }

@@ -62,7 +62,7 @@ pub(crate) fn page_owned(graph: &HeapGraph) -> BitVec {
 /// node (or native `system / ExternalStringData`) reachable from exactly one
 /// owner gives its size to that owner. Skipped for snapshots without user
 /// roots (taken with "expose internals").
-pub(crate) fn shallow_sizes(graph: &HeapGraph, detached: &Detached) -> Vec<u64> {
+pub(crate) fn shallow_sizes(graph: &HeapGraph, detached: &Detached) -> Vec<u32> {
     let mut sizes = graph.self_sizes().to_vec();
     if !has_user_roots(graph) {
         return sizes;
@@ -114,7 +114,8 @@ pub(crate) fn shallow_sizes(graph: &HeapGraph, detached: &Detached) -> Vec<u64> 
         }
         let moved = sizes[i];
         sizes[i] = 0;
-        sizes[owner as usize] += moved;
+        // 32-bit like DevTools' `Uint32Array`, which wraps.
+        sizes[owner as usize] = sizes[owner as usize].wrapping_add(moved);
     }
     sizes
 }

@@ -30,7 +30,7 @@ impl Statistics {
 pub(crate) fn statistics(
     graph: &HeapGraph,
     detached: &Detached,
-    shallow: &[u64],
+    shallow: &[u32],
     root_retained: u64,
 ) -> Statistics {
     let extra = graph.header().extra_native_bytes as u64;
@@ -38,7 +38,7 @@ pub(crate) fn statistics(
     let mut native = extra;
     let (mut typed, mut code, mut strings, mut arrays, mut system) = (0u64, 0u64, 0u64, 0u64, 0u64);
     for n in graph.nodes() {
-        let size = shallow[n.idx()];
+        let size = u64::from(shallow[n.idx()]);
         match graph.kind(n) {
             NodeKind::Hidden => system += size,
             NodeKind::Native => {
@@ -58,7 +58,7 @@ pub(crate) fn statistics(
                         {
                             let el = graph.edge_target(e);
                             if graph.retainer_count(el) == 1 {
-                                s += shallow[el.idx()];
+                                s += u64::from(shallow[el.idx()]);
                             }
                             break;
                         }

@@ -197,13 +197,17 @@ pub struct HeapGraph {
     pub(crate) node_type: Vec<u8>,
     pub(crate) node_name: Vec<StrIdx>,
     pub(crate) node_id: Vec<u32>,
-    pub(crate) self_size: Vec<u64>,
+    /// 32-bit, as in DevTools (its node array is a `Uint32Array`).
+    pub(crate) self_size: Vec<u32>,
     pub(crate) first_edge: Vec<u32>,
     pub(crate) trace_node_id: Vec<u32>,
     pub(crate) detachedness: Vec<u8>,
 
+    /// Edge types, unless they are packed into the high bits of `edge_name`
+    /// (then empty, and `edge_type_shift` says where they start).
     pub(crate) edge_type: Vec<u8>,
     pub(crate) edge_name: Vec<u32>,
+    pub(crate) edge_type_shift: Option<u32>,
     pub(crate) edge_to: Vec<NodeIdx>,
 
     pub(crate) first_retainer: Vec<u32>,
@@ -229,7 +233,7 @@ impl HeapGraph {
 
     #[inline]
     pub fn edge_count(&self) -> usize {
-        self.edge_type.len()
+        self.edge_to.len()
     }
 
     #[inline]
@@ -274,10 +278,10 @@ impl HeapGraph {
     /// Shallow size as written in the snapshot (before DevTools' ownership transfer).
     #[inline]
     pub fn self_size(&self, n: NodeIdx) -> u64 {
-        self.self_size[n.idx()]
+        u64::from(self.self_size[n.idx()])
     }
 
-    pub fn self_sizes(&self) -> &[u64] {
+    pub fn self_sizes(&self) -> &[u32] {
         &self.self_size
     }
 
@@ -306,16 +310,19 @@ impl HeapGraph {
 
     #[inline]
     pub fn edge_kind(&self, e: EdgeIdx) -> EdgeKind {
-        self.edge_kind_of[self.edge_type[e.idx()] as usize]
+        self.edge_kind_of[self.edge_raw_type(e) as usize]
     }
 
     #[inline]
     pub fn edge_raw_type(&self, e: EdgeIdx) -> u8 {
-        self.edge_type[e.idx()]
+        match self.edge_type_shift {
+            Some(shift) => (self.edge_name[e.idx()] >> shift) as u8,
+            None => self.edge_type[e.idx()],
+        }
     }
 
     pub fn edge_type_name(&self, e: EdgeIdx) -> &str {
-        &self.header.edge_type_names[self.edge_type[e.idx()] as usize]
+        &self.header.edge_type_names[self.edge_raw_type(e) as usize]
     }
 
     #[inline]
@@ -326,7 +333,10 @@ impl HeapGraph {
     /// The raw `name_or_index` value: a string index, or an element/hidden index.
     #[inline]
     pub fn edge_name_or_index(&self, e: EdgeIdx) -> u32 {
-        self.edge_name[e.idx()]
+        match self.edge_type_shift {
+            Some(shift) => self.edge_name[e.idx()] & ((1 << shift) - 1),
+            None => self.edge_name[e.idx()],
+        }
     }
 
     /// The string name of an edge, if it has one (element and hidden edges have indexes).
@@ -335,7 +345,7 @@ impl HeapGraph {
         if self.edge_kind(e).has_index_name() {
             None
         } else {
-            Some(self.strings.get(StrIdx(self.edge_name[e.idx()])))
+            Some(self.strings.get(StrIdx(self.edge_name_or_index(e))))
         }
     }
 
@@ -343,7 +353,7 @@ impl HeapGraph {
     pub fn edge_name(&self, e: EdgeIdx) -> std::borrow::Cow<'_, str> {
         match self.edge_name_str(e) {
             Some(s) => std::borrow::Cow::Borrowed(s),
-            None => std::borrow::Cow::Owned(self.edge_name[e.idx()].to_string()),
+            None => std::borrow::Cow::Owned(self.edge_name_or_index(e).to_string()),
         }
     }
 

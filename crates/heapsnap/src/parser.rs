@@ -163,7 +163,7 @@ struct Builder {
     node_type: Vec<u8>,
     node_name: Vec<StrIdx>,
     node_id: Vec<u32>,
-    self_size: Vec<u64>,
+    self_size: Vec<u32>,
     edge_counts: Vec<u32>,
     trace_node_id: Vec<u32>,
     detachedness: Vec<u8>,
@@ -771,7 +771,9 @@ impl Parser {
         b.node_type.push(ty as u8);
         b.node_name.push(StrIdx(to_u32(r[l.node_name], "nodes")?));
         b.node_id.push(to_u32(r[l.node_id], "nodes")?);
-        b.self_size.push(r[l.node_self_size]);
+        // Stored in 32 bits, wrapping as DevTools' Uint32Array does (V8
+        // writes a size_t; only a native node above 4 GiB could overflow).
+        b.self_size.push(r[l.node_self_size] as u32);
         b.edge_counts.push(to_u32(r[l.node_edge_count], "nodes")?);
         // Mostly all zero: materialised only once a non-zero value shows up.
         let ordinal = b.node_type.len() - 1;
@@ -1230,6 +1232,21 @@ fn build_graph(header: Header, b: Builder) -> Result<HeapGraph, ErrorKind> {
         detachedness.resize(node_count, 0);
     }
 
+    // Edge types go into the high bits of the names when every name leaves
+    // room for them (always, in practice: 7 types need 3 bits).
+    let type_bits = u32::BITS - (header.edge_type_names.len().max(2) as u32 - 1).leading_zeros();
+    let shift = u32::BITS - type_bits;
+    let mut edge_type = b.edge_type;
+    let mut edge_name = b.edge_name;
+    let mut edge_type_shift = None;
+    if edge_name.iter().all(|&name| name < 1 << shift) {
+        for (name, &t) in edge_name.iter_mut().zip(&edge_type) {
+            *name |= u32::from(t) << shift;
+        }
+        edge_type = Vec::new();
+        edge_type_shift = Some(shift);
+    }
+
     Ok(HeapGraph {
         node_kind_of,
         edge_kind_of,
@@ -1240,8 +1257,9 @@ fn build_graph(header: Header, b: Builder) -> Result<HeapGraph, ErrorKind> {
         first_edge,
         trace_node_id,
         detachedness,
-        edge_type: b.edge_type,
-        edge_name: b.edge_name,
+        edge_type,
+        edge_name,
+        edge_type_shift,
         edge_to: b.edge_to,
         first_retainer,
         retainer_node,

@@ -458,7 +458,10 @@ pub async fn run(args: &RunArgs, progress: &Progress) -> Result<std::process::Ex
     let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     let mut taken = 0u32;
     let opts = CaptureOptions {
-        snapshot: SnapshotOptions { keep_profiler_enabled: args.keep_profiler, ..SnapshotOptions::default() },
+        snapshot: SnapshotOptions {
+            keep_profiler_enabled: args.keep_profiler,
+            ..SnapshotOptions::default()
+        },
         parse: false,
         gc_first: false,
         force: false,

@@ -159,7 +159,7 @@ impl<'a> Describer<'a> {
             node_type: g.node_type_name(n).to_owned(),
             class: a.class_name(g, n).to_owned(),
             name: fmt::truncate(&a.node_name(g, n), 200),
-            self_size: a.shallow[n.idx()],
+            self_size: u64::from(a.shallow[n.idx()]),
             retained_size: a.retained[n.idx()],
             distance: a.distance[n.idx()],
             location: self.location(n),

@@ -255,9 +255,14 @@ async fn hunt(args: &HuntArgs, t: &target::Target, progress: &Progress) -> Resul
             let d = std::env::temp_dir().join(format!("leakhound-hunt-{}", std::process::id()));
             std::fs::create_dir_all(&d)
                 .with_context(|| format!("{}: cannot create", d.display()))?;
+            // Private: snapshots hold the service's data.
+            std::fs::set_permissions(&d, std::os::unix::fs::PermissionsExt::from_mode(0o700))
+                .with_context(|| format!("{}: cannot make private", d.display()))?;
             (d, true)
         }
     };
+    // Removed however this function ends, even when abandoned on Ctrl-C.
+    let _cleanup = RemoveOnDrop(temporary.then(|| dir.clone()));
     let outcome = async {
         let warmup = args.warmup.unwrap_or(args.requests);
         let count = args.snapshots as usize;
@@ -319,9 +324,6 @@ async fn hunt(args: &HuntArgs, t: &target::Target, progress: &Progress) -> Resul
     }
     .await;
     session.close().await;
-    if temporary {
-        let _ = std::fs::remove_dir_all(&dir);
-    }
     let report = outcome?;
     if let Some(p) = &args.html {
         output::write_html(p, &report)?;
@@ -337,4 +339,15 @@ async fn hunt(args: &HuntArgs, t: &target::Target, progress: &Progress) -> Resul
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Removes a temporary directory when dropped.
+struct RemoveOnDrop(Option<PathBuf>);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        if let Some(d) = &self.0 {
+            let _ = std::fs::remove_dir_all(d);
+        }
+    }
 }

@@ -17,6 +17,8 @@ mod watch;
 
 use std::process::ExitCode;
 
+use anyhow::Context;
+
 use clap::{Parser, Subcommand};
 
 /// Version of the JSON reports; bumped on any incompatible change.
@@ -67,6 +69,33 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .map_err(|e| anyhow::anyhow!("cannot start the async runtime: {e}"))
 }
 
+/// Runs a command on the async runtime; Ctrl-C (SIGINT) or SIGTERM abandons
+/// it: dropping the future drops what it holds (unnamed temp files, started
+/// children, temporary directories), so nothing half-done is left behind.
+/// Our own handlers also override a SIGINT that the parent set to ignore.
+fn interruptible(fut: impl Future<Output = anyhow::Result<ExitCode>>) -> anyhow::Result<ExitCode> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let rt = runtime()?;
+    let result = rt.block_on(async {
+        let mut int = signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?;
+        let mut term = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
+        tokio::select! {
+            r = fut => r,
+            _ = int.recv() => {
+                eprintln!("leakhound: interrupted");
+                Ok(ExitCode::from(130))
+            }
+            _ = term.recv() => {
+                eprintln!("leakhound: terminated");
+                Ok(ExitCode::from(143))
+            }
+        }
+    });
+    // Do not wait for an abandoned analysis on a blocking thread.
+    rt.shutdown_background();
+    result
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let progress = progress::Progress::new(cli.quiet);
@@ -74,13 +103,17 @@ fn main() -> ExitCode {
         Command::Analyze(args) => analyze::run(args, &progress).map(|()| ExitCode::SUCCESS),
         Command::Diff(args) => findleaks::diff(args, &progress).map(|()| ExitCode::SUCCESS),
         Command::FindLeaks(args) => findleaks::run(args, &progress),
-        Command::Hunt(args) => runtime().and_then(|rt| rt.block_on(hunt::run(args, &progress))),
-        Command::Snapshot(args) => runtime()
-            .and_then(|rt| rt.block_on(capture::snapshot(args, &progress)))
-            .map(|()| ExitCode::SUCCESS),
-        Command::Profile(args) => runtime()
-            .and_then(|rt| rt.block_on(capture::profile(args, &progress)))
-            .map(|()| ExitCode::SUCCESS),
+        Command::Hunt(args) => interruptible(hunt::run(args, &progress)),
+        Command::Snapshot(args) => interruptible(async {
+            capture::snapshot(args, &progress)
+                .await
+                .map(|()| ExitCode::SUCCESS)
+        }),
+        Command::Profile(args) => interruptible(async {
+            capture::profile(args, &progress)
+                .await
+                .map(|()| ExitCode::SUCCESS)
+        }),
         Command::Run(args) => runtime().and_then(|rt| rt.block_on(capture::run(args, &progress))),
         Command::Watch(args) => runtime().and_then(|rt| rt.block_on(watch::run(args, cli.quiet))),
         Command::History(args) => history::run(args).map(|()| ExitCode::SUCCESS),

@@ -65,7 +65,7 @@ fn check_analysis(path: &Path) {
             a.retained[i],
             a.distance[i] as i64,
             a.idom[i].idx() as u64,
-            a.shallow[i],
+            u64::from(a.shallow[i]),
         );
         let theirs = (
             num(&retained[i]),

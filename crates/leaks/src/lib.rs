@@ -176,7 +176,7 @@ pub fn find_leaks(snaps: &[Snap<'_>], opts: &Options) -> Result<Report, Error> {
         }
         candidate[n.idx()] = true;
         candidate_count += 1;
-        candidate_bytes += a.shallow[n.idx()];
+        candidate_bytes += u64::from(a.shallow[n.idx()]);
     }
 
     // Leak roots: candidates with no candidate among their dominators.
@@ -219,7 +219,7 @@ pub fn find_leaks(snaps: &[Snap<'_>], opts: &Options) -> Result<Report, Error> {
                 .then(x.cmp(&y))
         });
         let retained_size: u64 = members.iter().map(|n| a.retained[n.idx()]).sum();
-        let self_size: u64 = members.iter().map(|n| a.shallow[n.idx()]).sum();
+        let self_size: u64 = members.iter().map(|n| u64::from(a.shallow[n.idx()])).sum();
         let representative = members[0];
         let path = retainer_path(g, a, representative, opts.max_path);
         // The holder: the nearest object on the path that existed in the base
