@@ -30,7 +30,7 @@ pub use classes::{
 use heapsnap::{HeapGraph, NodeIdx, NodeKind};
 pub use names::display_name;
 pub use passes::{BASE_SYSTEM_DISTANCE, NO_DISTANCE};
-pub use paths::{PathStep, RetainerStep, retainer_path, retainer_step};
+pub use paths::{PathStep, RetainerStep, edge_preference, retainer_path, retainer_step};
 pub use stats::Statistics;
 
 /// Steps of [`Analysis::run`], reported to the progress callback.

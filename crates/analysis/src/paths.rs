@@ -12,7 +12,9 @@ pub struct PathStep {
     pub to: NodeIdx,
 }
 
-fn edge_preference(kind: EdgeKind) -> u8 {
+/// How much a retainer path prefers an edge kind (lower is better): named
+/// edges first, then shortcuts, then internal ones; weak edges last.
+pub fn edge_preference(kind: EdgeKind) -> u8 {
     match kind {
         EdgeKind::Property | EdgeKind::Element | EdgeKind::Context => 0,
         EdgeKind::Shortcut => 1,

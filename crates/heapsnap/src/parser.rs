@@ -604,29 +604,33 @@ impl Parser {
         let n = chunk.len();
         while i < n {
             let c = chunk[i];
-            let d = c.wrapping_sub(b'0');
-            if d < 10 {
-                match phase {
-                    IntPhase::Number => {
-                        acc = match acc.checked_mul(10).and_then(|v| v.checked_add(d as u64)) {
-                            Some(v) => v,
-                            None => {
-                                return Err(self.err(
-                                    i,
-                                    ErrorKind::BadNumber {
-                                        section: section.name(),
-                                    },
-                                ));
-                            }
-                        };
-                    }
-                    IntPhase::First | IntPhase::Value => {
-                        acc = d as u64;
-                        phase = IntPhase::Number;
-                    }
+            if c.wrapping_sub(b'0') < 10 {
+                let mut v = match phase {
+                    IntPhase::Number => acc,
+                    IntPhase::First | IntPhase::Value => 0,
                     IntPhase::After => return Err(self.unexpected(i, c, "',' between numbers")),
+                };
+                phase = IntPhase::Number;
+                // The hot loop: a whole run of digits at once.
+                while i < n {
+                    let d = chunk[i].wrapping_sub(b'0');
+                    if d >= 10 {
+                        break;
+                    }
+                    v = match v.checked_mul(10).and_then(|v| v.checked_add(d as u64)) {
+                        Some(v) => v,
+                        None => {
+                            return Err(self.err(
+                                i,
+                                ErrorKind::BadNumber {
+                                    section: section.name(),
+                                },
+                            ));
+                        }
+                    };
+                    i += 1;
                 }
-                i += 1;
+                acc = v;
                 continue;
             }
             match c {

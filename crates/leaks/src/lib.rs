@@ -197,7 +197,7 @@ pub fn find_leaks(snaps: &[Snap<'_>], opts: &Options) -> Result<Report, Error> {
     // Cluster by normalised retainer path.
     let mut by_sig: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
     let mut groups: Vec<(Signature, Vec<NodeIdx>)> = Vec::new();
-    let mut paths = signature::PathCache::default();
+    let paths = signature::PathCache::new(g, a);
     for &r in &roots {
         let path = paths.path(g, a, r, opts.max_path);
         let sig = Signature::new(g, a, &path);
