@@ -702,6 +702,7 @@ impl Parser {
     }
 
     #[inline]
+    #[inline(always)]
     fn emit(&mut self, section: Section, v: u64) -> Result<(), ErrorKind> {
         match section {
             Section::Nodes => {
@@ -759,6 +760,7 @@ impl Parser {
         Ok(())
     }
 
+    #[inline(always)]
     fn push_node(&mut self) -> Result<(), ErrorKind> {
         let h = self.header.as_ref().expect("header before nodes");
         let l = &h.layout;
@@ -798,6 +800,7 @@ impl Parser {
         Ok(())
     }
 
+    #[inline(always)]
     fn push_edge(&mut self) -> Result<(), ErrorKind> {
         let h = self.header.as_ref().expect("header before edges");
         let l = &h.layout;
