@@ -701,7 +701,6 @@ impl Parser {
         Ok(i)
     }
 
-    #[inline]
     #[inline(always)]
     fn emit(&mut self, section: Section, v: u64) -> Result<(), ErrorKind> {
         match section {
