@@ -13,7 +13,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{TempDir, leakhound, node_script, repo};
+use common::{TempDir, growing_series, leakhound, node_script, repo};
 
 /// `tests/browser` with its node_modules, installed once under a lock.
 fn browser_checker() -> PathBuf {
@@ -157,11 +157,7 @@ fn analyze_page_in_chromium() {
 #[test]
 fn find_leaks_and_diff_pages_in_chromium() {
     let dir = TempDir::new("html-leaks");
-    let prefix = dir.path().join("growing");
-    node_script("fixtures/heaps/growing.js", &[prefix.to_str().unwrap()]);
-    let snaps: Vec<PathBuf> = (1..=3)
-        .map(|i| dir.path().join(format!("growing-{i}.heapsnapshot")))
-        .collect();
+    let snaps = growing_series(dir.path());
     let page = dir.path().join("find-leaks.html");
     let out = leakhound()
         .arg("find-leaks")

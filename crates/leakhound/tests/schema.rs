@@ -4,7 +4,7 @@ mod common;
 
 use serde_json::Value;
 
-use common::{TempDir, leakhound, node_script, repo};
+use common::{TempDir, growing_series, leakhound, repo};
 
 #[test]
 fn committed_schemas_are_current() {
@@ -123,11 +123,7 @@ fn assert_matches(kind: &str, report: &[u8]) {
 #[test]
 fn real_reports_match_their_schemas() {
     let dir = TempDir::new("schema");
-    let prefix = dir.path().join("growing");
-    node_script("fixtures/heaps/growing.js", &[prefix.to_str().unwrap()]);
-    let snaps: Vec<_> = (1..=3)
-        .map(|i| dir.path().join(format!("growing-{i}.heapsnapshot")))
-        .collect();
+    let snaps = growing_series(dir.path());
     let out = leakhound()
         .arg("analyze")
         .arg(&snaps[0])

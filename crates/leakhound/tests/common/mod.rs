@@ -116,3 +116,16 @@ pub fn oracle(args: &[&str]) -> serde_json::Value {
 pub fn leakhound() -> Command {
     Command::new(env!("CARGO_BIN_EXE_leakhound"))
 }
+
+/// Three snapshots of one process whose session cache grows
+/// (`fixtures/heaps/growing.js`), written under `dir`, oldest first.
+pub fn growing_series(dir: &Path) -> Vec<PathBuf> {
+    let prefix = dir.join("growing");
+    node_script(
+        "fixtures/heaps/growing.js",
+        &[prefix.to_str().expect("UTF-8 temp path")],
+    );
+    (1..=3)
+        .map(|i| dir.join(format!("growing-{i}.heapsnapshot")))
+        .collect()
+}
