@@ -544,3 +544,89 @@ fn usage_errors() {
         "{err}"
     );
 }
+
+/// A real Prometheus server (Debian package `prometheus`, installed by
+/// `.ci/run`) scrapes the watcher on loopback and can query its series.
+#[test]
+fn scraped_by_a_real_prometheus_server() {
+    if Command::new("prometheus")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("prometheus not found (Debian package prometheus): skipping the real scrape");
+        return;
+    }
+    let dir = TempDir::new("watch-prom");
+    let (_idle, ws) = node("fixtures/apps/idle.js", 0, &["1"]);
+    let mut cmd = leakhound();
+    cmd.args([
+        "watch",
+        "--interval",
+        "200ms",
+        "--name",
+        "idle",
+        "--listen",
+        "127.0.0.1:0",
+        "--inspect",
+        &ws,
+        "--db",
+    ])
+    .arg(dir.path().join("h.db"));
+    let watch = Proc::spawn(cmd);
+    let addr = server_addr(&watch);
+
+    // A free loopback port for Prometheus' own web server.
+    let prom_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = dir.path().join("prometheus.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: leakhound\n    static_configs:\n      - targets: ['{addr}']\n"
+        ),
+    )
+    .unwrap();
+    let mut prom = Command::new("prometheus");
+    prom.arg(format!("--config.file={}", config.display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.path().join("tsdb").display()
+        ))
+        .arg(format!("--web.listen-address=127.0.0.1:{prom_port}"));
+    let prom = Proc::spawn(prom);
+    let prom_addr = format!("127.0.0.1:{prom_port}");
+
+    let body = wait_for(
+        "Prometheus to store a scraped series",
+        Duration::from_secs(60),
+        || {
+            if TcpStream::connect(&prom_addr).is_err() {
+                return None;
+            }
+            let (status, body) = get(
+                &prom_addr,
+                "/api/v1/query?query=nodejs_heap_size_used_bytes%7Btarget%3D%22idle%22%7D",
+                None,
+            );
+            (status == 200 && body.contains("\"value\"")).then_some(body)
+        },
+    );
+    let v: serde_json::Value = serde_json::from_str(&body).expect("Prometheus answers JSON");
+    let result = &v["data"]["result"][0];
+    assert_eq!(
+        result["metric"]["job"],
+        "leakhound",
+        "{body}\n{}",
+        prom.stderr()
+    );
+    let heap: f64 = result["value"][1].as_str().unwrap().parse().unwrap();
+    assert!(heap > 1e6, "heap used {heap}");
+    // The scrape target is healthy in Prometheus' own view.
+    let (_, targets) = get(&prom_addr, "/api/v1/targets", None);
+    assert!(targets.contains("\"health\":\"up\""), "{targets}");
+    drop(watch);
+}
