@@ -115,20 +115,15 @@ fn analyze_page_in_chromium() {
     node_script("fixtures/heaps/minimal.js", &[snap.to_str().unwrap()]);
     let page = dir.path().join("analyze.html");
     let json = dir.path().join("analyze.json");
-    let out = leakhound()
-        .arg("analyze")
-        .arg(&snap)
-        .arg("--json")
-        .arg("-o")
-        .arg(&json)
-        .arg("--html")
-        .arg(&page)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    run_ok(
+        leakhound()
+            .arg("analyze")
+            .arg(&snap)
+            .arg("--json")
+            .arg("-o")
+            .arg(&json)
+            .arg("--html")
+            .arg(&page),
     );
     let html = assert_private_page(&page);
     assert!(
@@ -139,17 +134,12 @@ fn analyze_page_in_chromium() {
 
     // The same report, from the saved JSON.
     let again = dir.path().join("from-json.html");
-    let out = leakhound()
-        .arg("report")
-        .arg(&json)
-        .arg("--html")
-        .arg(&again)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    run_ok(
+        leakhound()
+            .arg("report")
+            .arg(&json)
+            .arg("--html")
+            .arg(&again),
     );
     assert_private_page(&again);
 }
@@ -179,32 +169,22 @@ fn find_leaks_and_diff_pages_in_chromium() {
     check_in_browser(&page, 2);
 
     let json = dir.path().join("diff.json");
-    let out = leakhound()
-        .arg("diff")
-        .arg(&snaps[0])
-        .arg(&snaps[2])
-        .arg("--json")
-        .arg("-o")
-        .arg(&json)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    run_ok(
+        leakhound()
+            .arg("diff")
+            .arg(&snaps[0])
+            .arg(&snaps[2])
+            .arg("--json")
+            .arg("-o")
+            .arg(&json),
     );
     let page = dir.path().join("diff.html");
-    let out = leakhound()
-        .arg("report")
-        .arg(&json)
-        .arg("--html")
-        .arg(&page)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    run_ok(
+        leakhound()
+            .arg("report")
+            .arg(&json)
+            .arg("--html")
+            .arg(&page),
     );
     let html = assert_private_page(&page);
     assert!(html.contains("Session"));
@@ -224,17 +204,12 @@ fn hostile_strings_stay_inert_in_chromium() {
     let json = dir.path().join("evil.json");
     std::fs::write(&json, report.to_string()).unwrap();
     let page = dir.path().join("evil.html");
-    let out = leakhound()
-        .arg("report")
-        .arg(&json)
-        .arg("--html")
-        .arg(&page)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    run_ok(
+        leakhound()
+            .arg("report")
+            .arg(&json)
+            .arg("--html")
+            .arg(&page),
     );
     let html = assert_private_page(&page);
     assert_eq!(
@@ -295,19 +270,25 @@ fn history_timeline_in_chromium() {
     let json = dir.path().join("history.json");
     std::fs::write(&json, report.to_string()).unwrap();
     let page = dir.path().join("history.html");
-    let out = leakhound()
-        .arg("report")
-        .arg(&json)
-        .arg("--html")
-        .arg(&page)
-        .output()
-        .unwrap();
+    run_ok(
+        leakhound()
+            .arg("report")
+            .arg(&json)
+            .arg("--html")
+            .arg(&page),
+    );
+    let html = assert_private_page(&page);
+    assert!(html.contains("MB/min post-GC") && html.contains("heap_growth"));
+    check_in_browser(&page, 1);
+}
+
+/// Runs a leakhound command that must succeed; its stderr explains a failure.
+fn run_ok(cmd: &mut std::process::Command) -> std::process::Output {
+    let out = cmd.output().expect("run leakhound");
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let html = assert_private_page(&page);
-    assert!(html.contains("MB/min post-GC") && html.contains("heap_growth"));
-    check_in_browser(&page, 1);
+    out
 }
