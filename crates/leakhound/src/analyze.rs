@@ -10,7 +10,7 @@ use heapsnap::{HeapGraph, NodeIdx, NodeKind};
 use serde::Serialize;
 
 use crate::describe::{Describer, NodeInfo, RetainerPath, SourceLocation};
-use crate::progress::Progress;
+use crate::progress::{Progress, Timings};
 use crate::{SCHEMA_VERSION, fmt, load, output};
 
 #[derive(clap::Args, Debug)]
@@ -85,17 +85,30 @@ pub struct AnalyzeReport {
 
 /// Parses and analyses one file, with progress.
 pub fn load_and_analyze(path: &Path, progress: &Progress) -> Result<(HeapGraph, Analysis)> {
+    let mut timings = Timings::start();
     let graph = load::load_snapshot(path, progress)?;
+    timings.lap("parsing");
     let spinner = progress.spinner("analysing");
-    let analysis = Analysis::run(&graph, |p: Phase| spinner.set_message(p.label()));
+    let mut current: Option<Phase> = None;
+    let analysis = Analysis::run(&graph, |p: Phase| {
+        if let Some(done) = current.replace(p) {
+            timings.lap(done.label());
+        }
+        spinner.set_message(p.label());
+    });
+    if let Some(done) = current {
+        timings.lap(done.label());
+    }
     spinner.finish_and_clear();
     Ok((graph, analysis))
 }
 
 pub fn run(args: &AnalyzeArgs, progress: &Progress) -> Result<()> {
     let (graph, analysis) = load_and_analyze(&args.file, progress)?;
+    let mut timings = Timings::start();
     let bytes = std::fs::metadata(&args.file).map(|m| m.len()).unwrap_or(0);
     let report = build_report(&args.file, bytes, &graph, &analysis, args.classes, args.top);
+    timings.lap("building the report");
     if let Some(p) = &args.html {
         output::write_html(p, &report)?;
     }

@@ -44,3 +44,47 @@ impl Progress {
         bar
     }
 }
+
+/// With `LEAKHOUND_TIMINGS=1`, one stderr line per finished phase: its wall
+/// time, the resident set now and its peak so far (for `bench/`).
+pub struct Timings {
+    enabled: bool,
+    last: std::time::Instant,
+}
+
+impl Timings {
+    pub fn start() -> Timings {
+        Timings {
+            enabled: std::env::var_os("LEAKHOUND_TIMINGS").is_some_and(|v| v != "0"),
+            last: std::time::Instant::now(),
+        }
+    }
+
+    /// Ends the current phase, named `label`.
+    pub fn lap(&mut self, label: &str) {
+        if !self.enabled {
+            return;
+        }
+        let now = std::time::Instant::now();
+        let (rss, peak) = resident_mib();
+        eprintln!(
+            "timing {label:<36} {:>8.3} s  rss {rss:>6} MiB  peak {peak:>6} MiB",
+            (now - self.last).as_secs_f64()
+        );
+        self.last = now;
+    }
+}
+
+/// VmRSS and VmHWM of this process in MiB (0 where /proc is unavailable).
+fn resident_mib() -> (u64, u64) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|kb| kb.parse::<u64>().ok())
+            .map_or(0, |kb| kb / 1024)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
