@@ -20,4 +20,11 @@ impl BitVec {
     pub fn set(&mut self, i: usize) {
         self.words[i >> 6] |= 1 << (i & 63);
     }
+
+    /// Clears every bit that is set in `other`.
+    pub fn and_not(&mut self, other: &BitVec) {
+        for (w, o) in self.words.iter_mut().zip(&other.words) {
+            *w &= !o;
+        }
+    }
 }

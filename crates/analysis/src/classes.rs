@@ -4,6 +4,9 @@
 use std::cmp::Ordering;
 use std::collections::HashMap;
 
+/// A hash map with a fast, fixed hasher, for lookups by small integer keys.
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::FixedState>;
+
 use heapsnap::{EdgeKind, HeapGraph, NodeIdx, NodeKind, StrIdx};
 
 use crate::dom::Detached;
@@ -160,11 +163,28 @@ pub(crate) fn infer_interfaces(graph: &HeapGraph) -> Vec<InterfaceDefinition> {
     let mut candidates: Vec<Candidate> = Vec::new();
     let mut by_name: HashMap<String, usize> = HashMap::new();
     let mut total = 0usize;
+    // Objects with the same property names in the same order get the same
+    // name: it is built once per distinct list.
+    let mut seen: FastMap<Vec<u32>, Option<usize>> = FastMap::default();
+    let mut key: Vec<u32> = Vec::new();
     for n in graph.nodes() {
         if !is_plain_object(graph, n) {
             continue;
         }
         total += 1;
+        key.clear();
+        key.extend(
+            graph
+                .edge_indices(n)
+                .filter(|&e| graph.edge_kind(e) == EdgeKind::Property)
+                .map(|e| graph.edge_name_or_index(e)),
+        );
+        if let Some(&known) = seen.get(key.as_slice()) {
+            if let Some(i) = known {
+                candidates[i].count += 1;
+            }
+            continue;
+        }
         let mut name = String::from("{");
         let mut name_len = 1usize;
         let mut properties: Vec<String> = Vec::new();
@@ -192,19 +212,25 @@ pub(crate) fn infer_interfaces(graph: &HeapGraph) -> Vec<InterfaceDefinition> {
             properties.push(edge_name.into_owned());
         }
         if properties.is_empty() {
+            seen.insert(key.clone(), None);
             continue;
         }
         name.push('}');
-        match by_name.get(&name) {
-            Some(&i) => candidates[i].count += 1,
+        let i = match by_name.get(&name) {
+            Some(&i) => {
+                candidates[i].count += 1;
+                i
+            }
             None => {
                 by_name.insert(name.clone(), candidates.len());
                 candidates.push(Candidate {
                     def: InterfaceDefinition { name, properties },
                     count: 1,
                 });
+                candidates.len() - 1
             }
-        }
+        };
+        seen.insert(key.clone(), Some(i));
     }
     candidates.sort_by_key(|c| std::cmp::Reverse(c.count));
     let min_count =
@@ -286,46 +312,62 @@ pub(crate) fn apply_interfaces(
     let mut props: Vec<&str> = Vec::new();
     let mut states: Vec<usize> = Vec::new();
     let mut snapshot: Vec<usize> = Vec::new();
+    // The match depends only on the property names: once per distinct list.
+    let mut seen: FastMap<Vec<u32>, usize> = FastMap::default();
+    let mut key: Vec<u32> = Vec::new();
     for n in graph.nodes() {
         if !is_plain_object(graph, n) {
             continue;
         }
-        props.clear();
-        for e in graph.edge_indices(n) {
-            if graph.edge_kind(e) == EdgeKind::Property {
-                props.push(graph.edge_name_str(e).unwrap_or(""));
-            }
-        }
-        props.sort_by(|a, b| js_cmp(a, b));
-        states.clear();
-        states.push(0);
-        let mut m = better(INITIAL, tree[0].matched);
-        for p in &props {
-            snapshot.clear();
-            snapshot.extend_from_slice(&states);
-            for &s in &snapshot {
-                let node = &tree[s];
-                if node
-                    .greatest_next
-                    .as_deref()
-                    .is_none_or(|g| js_cmp(p, g) != Ordering::Less)
-                {
-                    states.retain(|&x| x != s);
-                }
-                if let Some(&next) = node.next.get(*p) {
-                    if !states.contains(&next) {
-                        states.push(next);
+        key.clear();
+        key.extend(
+            graph
+                .edge_indices(n)
+                .filter(|&e| graph.edge_kind(e) == EdgeKind::Property)
+                .map(|e| graph.edge_name_or_index(e)),
+        );
+        let matched = match seen.get(key.as_slice()) {
+            Some(&m) => m,
+            None => {
+                props.clear();
+                props.extend(
+                    key.iter()
+                        .map(|&s| graph.strings().try_get(StrIdx(s)).unwrap_or("")),
+                );
+                props.sort_by(|a, b| js_cmp(a, b));
+                states.clear();
+                states.push(0);
+                let mut m = better(INITIAL, tree[0].matched);
+                for p in &props {
+                    snapshot.clear();
+                    snapshot.extend_from_slice(&states);
+                    for &s in &snapshot {
+                        let node = &tree[s];
+                        if node
+                            .greatest_next
+                            .as_deref()
+                            .is_none_or(|g| js_cmp(p, g) != Ordering::Less)
+                        {
+                            states.retain(|&x| x != s);
+                        }
+                        if let Some(&next) = node.next.get(*p) {
+                            if !states.contains(&next) {
+                                states.push(next);
+                            }
+                            m = better(m, tree[next].matched);
+                        }
                     }
-                    m = better(m, tree[next].matched);
                 }
+                seen.insert(key.clone(), m.0);
+                m.0
             }
-        }
-        classes[n.idx()] = if m.0 == usize::MAX {
+        };
+        classes[n.idx()] = if matched == usize::MAX {
             ClassIdx(graph.name_idx(n).0)
         } else {
             *interface_class
-                .entry(m.0)
-                .or_insert_with(|| names.add_interface(&defs[m.0].name))
+                .entry(matched)
+                .or_insert_with(|| names.add_interface(&defs[matched].name))
         };
     }
 }
@@ -365,9 +407,12 @@ pub struct ClassAggregate {
     pub retained_size: u64,
     /// Smallest distance of any instance.
     pub distance: i32,
-    /// Instances, sorted by node id.
+    /// Instances, sorted by node id (empty from [`crate::Analysis::class_summary`]).
     #[serde(skip)]
     pub nodes: Vec<NodeIdx>,
+    /// The instance with the lowest ordinal.
+    #[serde(skip)]
+    pub first: NodeIdx,
     /// Location of the constructor, for location-keyed classes.
     #[serde(skip)]
     pub location: Option<(u32, u32, u32)>,

@@ -3,6 +3,7 @@
 
 use heapsnap::{EdgeIdx, EdgeKind, HeapGraph, NodeIdx};
 
+use crate::RetainedSizes;
 use crate::bits::BitVec;
 use crate::weakmap::WeakMapNames;
 
@@ -54,260 +55,288 @@ pub(crate) struct Dominators {
     /// Immediate dominator of every node (the root dominates itself).
     pub idom: Vec<NodeIdx>,
     /// Retained size of every node.
-    pub retained: Vec<u64>,
-    /// Children in the dominator tree, CSR: `dominated[first_dominated[n]..first_dominated[n+1]]`.
-    pub first_dominated: Vec<u32>,
-    pub dominated: Vec<NodeIdx>,
+    pub retained: RetainedSizes,
+    /// Shallow sizes, as the caller's closure computed them.
+    pub shallow: Vec<u32>,
     /// Nodes that were not reachable from the root through essential edges.
     pub unreachable_count: usize,
 }
 
-/// Lengauer–Tarjan with path compression ("simple" eval/link), exactly as
-/// DevTools runs it: DFS from the root, then from nodes with only
-/// non-essential retainers, then every node still unvisited on its own.
-pub(crate) fn compute(graph: &HeapGraph, essential: &BitVec, shallow: &[u32]) -> Dominators {
+/// The dominator tree by Lengauer–Tarjan's semidominators followed by the
+/// Semi-NCA step, on the spanning tree DevTools' Lengauer–Tarjan builds: DFS
+/// from the root over essential edges, then from each unvisited node that has
+/// no essential retainer, then every node still unvisited on its own, all
+/// three kinds of tree root hung under the root. Both algorithms give the
+/// same dominators on that tree (the nodes of the third kind get the root,
+/// as DevTools' never-emptied buckets give them), which `tests/parity.rs`
+/// checks against DevTools' own worker.
+///
+/// Memory is the point of the layout: the working arrays are indexed by DFS
+/// number, the predecessor lists are built here (the graph keeps no reverse
+/// edges) with each vertex's DFS parent first, and a vertex's list later holds
+/// its semidominator. At most four `u32` per node plus one per essential edge
+/// are alive at once. `shallow` runs once that working memory is gone.
+pub(crate) fn compute(
+    graph: &HeapGraph,
+    essential: &BitVec,
+    shallow: impl FnOnce() -> Vec<u32>,
+) -> Dominators {
     let node_count = graph.node_count();
-    let len = node_count + 1;
-    let essential_slots = essential_by_slot(graph, essential);
-    // 1-based vertex numbers; 0 means "none".
-    let mut parent = vec![0u32; len];
-    let mut vertex = vec![0u32; len];
-    let mut semi = vec![0u32; len];
-    let mut next_edge = vec![0u32; len];
-    let mut n: u32 = 0;
-
-    let edge_to = |e: u32| graph.edge_target(EdgeIdx(e)).0 + 1;
-    let first_edge = |v: u32| graph.edges(NodeIdx(v - 1));
-
-    let dfs = |root: u32,
-               parent: &mut [u32],
-               vertex: &mut [u32],
-               semi: &mut [u32],
-               next_edge: &mut [u32],
-               n: &mut u32| {
-        next_edge[root as usize] = first_edge(root).start;
-        let mut v = root;
-        while v != 0 {
-            let vi = v as usize;
-            if semi[vi] == 0 {
-                *n += 1;
-                semi[vi] = *n;
-                vertex[*n as usize] = v;
+    let n = node_count;
+    let mut has_essential_retainer = BitVec::new(node_count);
+    for src in graph.nodes() {
+        for e in graph.edges(src) {
+            if essential.get(e as usize) {
+                has_essential_retainer.set(graph.edge_target(EdgeIdx(e)).idx());
             }
-            let mut v_next = parent[vi];
-            let end = first_edge(v).end;
-            while next_edge[vi] < end {
-                let e = next_edge[vi];
-                if essential.get(e as usize) {
-                    let w = edge_to(e);
-                    if semi[w as usize] == 0 {
-                        parent[w as usize] = v;
-                        next_edge[w as usize] = first_edge(w).start;
-                        v_next = w;
-                        break;
-                    }
-                }
-                next_edge[vi] += 1;
-            }
-            v = v_next;
         }
+    }
+    let walk = Walk {
+        graph,
+        essential,
+        has_essential_retainer: &has_essential_retainer,
     };
 
-    let r = graph.root().0 + 1;
-    dfs(
-        r,
-        &mut parent,
-        &mut vertex,
-        &mut semi,
-        &mut next_edge,
-        &mut n,
-    );
-    let mut unreachable_count = 0;
-    if (n as usize) < node_count {
-        unreachable_count = node_count - n as usize;
-        for v in 1..=node_count as u32 {
-            if semi[v as usize] == 0 && only_weak_retainers(graph, &essential_slots, NodeIdx(v - 1))
-            {
-                parent[v as usize] = r;
-                dfs(
-                    v,
-                    &mut parent,
-                    &mut vertex,
-                    &mut semi,
-                    &mut next_edge,
-                    &mut n,
-                );
+    // DFS numbers (1-based; the root is 1) and each vertex's DFS parent.
+    // Tree roots other than the root hang under it without an edge: their
+    // parent is "virtual".
+    let mut number = vec![0u32; node_count];
+    let mut parent = vec![0u32; n + 1];
+    let mut virtual_parent = BitVec::new(n + 1);
+    let mut count = 0u32;
+    let reached = walk.run(|v, p, is_virtual| {
+        count += 1;
+        number[v.idx()] = count;
+        parent[count as usize] = p;
+        if is_virtual {
+            virtual_parent.set(count as usize);
+        }
+    });
+    debug_assert_eq!(count as usize, n);
+
+    // Predecessor lists by DFS number over essential edges, the DFS parent
+    // first: counted into `first[w]`, then filled backwards so that `first[w]`
+    // ends at the start of w's list.
+    let mut first = vec![0u32; n + 2];
+    for src in graph.nodes() {
+        for e in graph.edges(src) {
+            if essential.get(e as usize) {
+                first[number[graph.edge_target(EdgeIdx(e)).idx()] as usize] += 1;
             }
         }
     }
-    if (n as usize) < node_count {
-        for v in 1..=node_count as u32 {
-            if semi[v as usize] == 0 {
-                parent[v as usize] = r;
-                n += 1;
-                semi[v as usize] = n;
-                vertex[n as usize] = v;
-            }
-        }
+    let mut end = 0u32;
+    for f in first.iter_mut() {
+        end += *f;
+        *f = end;
     }
-    // Every vertex is numbered now; `next_edge` becomes `label` (initially v itself).
-    let mut label = next_edge;
-    for (v, l) in label.iter_mut().enumerate() {
-        *l = v as u32;
-    }
-
-    // The forest of linked vertices lives in `parent`: a vertex's DFS parent
-    // is read only when the vertex is linked, and from then on its entry is
-    // its forest ancestor. `linked` says which vertices are in the forest.
-    let mut linked = BitVec::new(len);
-    let mut ancestor = parent;
-    // Buckets as singly linked lists; every vertex is in at most one bucket.
-    // A vertex's `dom` entry holds its bucket successor until the bucket is
-    // emptied, which is when its (semi-)dominator is written there.
-    let mut bucket_head = vec![0u32; len];
-    let mut dom = vec![0u32; len];
-    let mut stack: Vec<u32> = Vec::new();
-
-    let compress = |v: u32,
-                    ancestor: &mut [u32],
-                    linked: &BitVec,
-                    label: &mut [u32],
-                    semi: &[u32],
-                    stack: &mut Vec<u32>| {
-        let mut v = v;
-        stack.clear();
-        while linked.get(ancestor[v as usize] as usize) {
-            stack.push(v);
-            v = ancestor[v as usize];
-        }
-        while let Some(w) = stack.pop() {
-            let w = w as usize;
-            let a = ancestor[w] as usize;
-            if semi[label[a] as usize] < semi[label[w] as usize] {
-                label[w] = label[a];
-            }
-            ancestor[w] = ancestor[a];
-        }
-    };
-
-    for i in (2..=n).rev() {
-        let w = vertex[i as usize];
-        let wi = w as usize;
-        let mut is_orphan = true;
-        let wn = NodeIdx(w - 1);
-        let first_slot = graph.first_retainer_slot(wn);
-        for (k, &src) in graph.retainer_nodes(wn).iter().enumerate() {
-            if !essential_slots.get(first_slot + k) {
+    let mut preds = vec![0u32; end as usize];
+    let mut parent_seen = BitVec::new(n + 1);
+    for src in graph.nodes() {
+        let v = number[src.idx()];
+        for e in graph.edges(src) {
+            if !essential.get(e as usize) {
                 continue;
             }
-            is_orphan = false;
-            let v = src.0 + 1;
-            let u = if !linked.get(v as usize) {
-                v
-            } else {
-                compress(v, &mut ancestor, &linked, &mut label, &semi, &mut stack);
-                label[v as usize]
-            };
-            if semi[u as usize] < semi[wi] {
-                semi[wi] = semi[u as usize];
+            let w = number[graph.edge_target(EdgeIdx(e)).idx()] as usize;
+            if v == parent[w] && !virtual_parent.get(w) && !parent_seen.get(w) {
+                parent_seen.set(w);
+                continue;
             }
-        }
-        if is_orphan {
-            semi[wi] = semi[r as usize];
-        }
-        let b = vertex[semi[wi] as usize] as usize;
-        dom[wi] = bucket_head[b];
-        bucket_head[b] = w;
-        // Link w: its `ancestor` entry is its DFS parent.
-        let p = ancestor[wi];
-        linked.set(wi);
-        let mut v = std::mem::take(&mut bucket_head[p as usize]);
-        while v != 0 {
-            let u = if !linked.get(v as usize) {
-                v
-            } else {
-                compress(v, &mut ancestor, &linked, &mut label, &semi, &mut stack);
-                label[v as usize]
-            };
-            let next = dom[v as usize];
-            dom[v as usize] = if semi[u as usize] < semi[v as usize] {
-                u
-            } else {
-                p
-            };
-            v = next;
+            first[w] -= 1;
+            preds[first[w] as usize] = v;
         }
     }
-    drop(ancestor);
-    drop(linked);
-    drop(label);
-    // Buckets never emptied (DevTools' extra DFS roots can leave some): their
-    // vertices have no dominator yet, 0 as in a fresh array.
-    for &head in &bucket_head {
-        let mut v = head;
-        while v != 0 {
-            v = std::mem::take(&mut dom[v as usize]);
+    for w in 1..=n {
+        if parent_seen.get(w) {
+            first[w] -= 1;
+            preds[first[w] as usize] = parent[w];
         }
     }
-    drop(bucket_head);
+    debug_assert_eq!(first[n + 1], end);
+    drop(parent_seen);
+    drop(parent);
+    drop(number);
 
-    dom[0] = r;
-    dom[r as usize] = r;
-    for i in 2..=n {
-        let w = vertex[i as usize] as usize;
-        if dom[w] != vertex[semi[w] as usize] {
-            dom[w] = dom[dom[w] as usize];
+    // Semidominators, in decreasing DFS order. Vertices above the current one
+    // are linked into the forest; `best[v]` is the smallest semidominator on
+    // v's compressed forest path (what `semi[label[v]]` is in the textbook).
+    let mut ancestor = vec![0u32; n + 1];
+    let mut best = vec![0u32; n + 1];
+    let mut stack: Vec<u32> = Vec::new();
+    for w in (2..=n as u32).rev() {
+        let wi = w as usize;
+        let list = first[wi] as usize..first[wi + 1] as usize;
+        let semi = if list.is_empty() {
+            // No essential retainer at all: the root, as DevTools has it.
+            1
+        } else {
+            let mut semi = w;
+            for &v in &preds[list.clone()] {
+                let candidate = if v < w {
+                    v
+                } else {
+                    // Compress v's forest path up to the unlinked vertex.
+                    let mut x = v;
+                    stack.clear();
+                    while ancestor[x as usize] > w {
+                        stack.push(x);
+                        x = ancestor[x as usize];
+                    }
+                    while let Some(y) = stack.pop() {
+                        let y = y as usize;
+                        let a = ancestor[y] as usize;
+                        if best[a] < best[y] {
+                            best[y] = best[a];
+                        }
+                        ancestor[y] = ancestor[a];
+                    }
+                    best[v as usize]
+                };
+                semi = semi.min(candidate);
+            }
+            semi
+        };
+        best[wi] = semi;
+        let is_virtual = virtual_parent.get(wi);
+        ancestor[wi] = if is_virtual { 1 } else { preds[list.start] };
+        // The list's tail is read no more: its second slot keeps the
+        // semidominator (a list of one is the parent, which is the semidominator).
+        if !is_virtual && list.len() >= 2 {
+            preds[list.start + 1] = semi;
         }
     }
-    drop(semi);
+    drop(best);
+    drop(stack);
 
-    // 1-based vertex numbers to node ordinals, in place: `dom` becomes `idom`.
-    dom.remove(0);
-    let idom: Vec<NodeIdx> = dom.into_iter().map(|d| NodeIdx(d - 1)).collect();
-    let mut retained: Vec<u64> = shallow.iter().map(|&s| u64::from(s)).collect();
+    // Semi-NCA: the immediate dominator is the nearest ancestor of the DFS
+    // parent in the dominator tree built so far whose number is at most the
+    // semidominator's. `ancestor` becomes `idom`, by DFS number.
+    let mut idom = ancestor;
+    idom[1] = 1;
+    for w in 2..=n {
+        if virtual_parent.get(w) {
+            idom[w] = 1;
+            continue;
+        }
+        let list = first[w] as usize..first[w + 1] as usize;
+        let p = preds[list.start];
+        let semi = if list.len() >= 2 {
+            preds[list.start + 1]
+        } else {
+            p
+        };
+        let mut d = p;
+        while d > semi {
+            d = idom[d as usize];
+        }
+        idom[w] = d;
+    }
+    drop(preds);
+    drop(first);
+    drop(virtual_parent);
+
+    // Back to node ordinals: the same walk again gives the vertex of every
+    // number (cheaper in memory than keeping the numbering alive).
+    let mut vertex = vec![0u32; n + 1];
+    let mut k = 0usize;
+    walk.run(|v, _, _| {
+        k += 1;
+        vertex[k] = v.0;
+    });
+    let mut idom_of = vec![NodeIdx(0); node_count];
+    for i in 1..=n {
+        idom_of[vertex[i] as usize] = NodeIdx(vertex[idom[i] as usize]);
+    }
+    drop(idom);
+
+    let shallow = shallow();
+    let mut retained = RetainedSizes::from_shallow(&shallow);
     for i in (2..=n).rev() {
-        let o = (vertex[i as usize] - 1) as usize;
-        let d = idom[o].idx();
-        retained[d] += retained[o];
+        let o = vertex[i] as usize;
+        retained.add(idom_of[o].idx(), retained.get(o));
     }
-    drop(vertex);
-
-    let (first_dominated, dominated) = dominated_nodes(graph.root(), &idom);
     Dominators {
-        idom,
+        idom: idom_of,
         retained,
-        first_dominated,
-        dominated,
-        unreachable_count,
+        shallow,
+        unreachable_count: node_count - reached,
     }
 }
 
-fn only_weak_retainers(graph: &HeapGraph, essential_slots: &BitVec, n: NodeIdx) -> bool {
-    let first = graph.first_retainer_slot(n);
-    (0..graph.retainer_count(n)).all(|k| !essential_slots.get(first + k))
+/// DevTools' depth-first numbering over essential edges.
+struct Walk<'a> {
+    graph: &'a HeapGraph,
+    essential: &'a BitVec,
+    has_essential_retainer: &'a BitVec,
 }
 
-/// The essential-edge bits rearranged by retainer slot (the reverse CSR order).
-fn essential_by_slot(graph: &HeapGraph, essential: &BitVec) -> BitVec {
-    let mut fill: Vec<u32> = graph
-        .nodes()
-        .map(|n| graph.first_retainer_slot(n) as u32)
-        .collect();
-    let mut slots = BitVec::new(graph.edge_count());
-    for n in graph.nodes() {
-        for e in graph.edges(n) {
-            let t = graph.edge_target(EdgeIdx(e)).idx();
-            let slot = fill[t];
-            fill[t] += 1;
-            if essential.get(e as usize) {
-                slots.set(slot as usize);
+impl Walk<'_> {
+    /// Calls `visit(node, parent number, parent is virtual)` for every node in
+    /// DFS order (the k-th call is number k; the root's parent is 0) and
+    /// returns how many nodes the search from the root reached.
+    fn run(&self, mut visit: impl FnMut(NodeIdx, u32, bool)) -> usize {
+        let g = self.graph;
+        let mut seen = BitVec::new(g.node_count());
+        let mut count = 0u32;
+        // (node, next edge, end of its edges, its number)
+        let mut stack: Vec<(u32, u32, u32, u32)> = Vec::new();
+        let mut search = |start: NodeIdx,
+                          parent: u32,
+                          seen: &mut BitVec,
+                          count: &mut u32,
+                          visit: &mut dyn FnMut(NodeIdx, u32, bool)| {
+            seen.set(start.idx());
+            *count += 1;
+            visit(start, parent, parent != 0);
+            let r = g.edges(start);
+            stack.push((start.0, r.start, r.end, *count));
+            while let Some(top) = stack.last_mut() {
+                let mut next = None;
+                while top.1 < top.2 {
+                    let e = top.1;
+                    top.1 += 1;
+                    if self.essential.get(e as usize) {
+                        let w = g.edge_target(EdgeIdx(e));
+                        if !seen.get(w.idx()) {
+                            next = Some(w);
+                            break;
+                        }
+                    }
+                }
+                match next {
+                    Some(w) => {
+                        let p = top.3;
+                        seen.set(w.idx());
+                        *count += 1;
+                        visit(w, p, false);
+                        let r = g.edges(w);
+                        stack.push((w.0, r.start, r.end, *count));
+                    }
+                    None => {
+                        stack.pop();
+                    }
+                }
+            }
+        };
+        search(g.root(), 0, &mut seen, &mut count, &mut visit);
+        let reached = count as usize;
+        for v in g.nodes() {
+            if !seen.get(v.idx()) && !self.has_essential_retainer.get(v.idx()) {
+                search(v, 1, &mut seen, &mut count, &mut visit);
             }
         }
+        for v in g.nodes() {
+            if !seen.get(v.idx()) {
+                seen.set(v.idx());
+                visit(v, 1, true);
+            }
+        }
+        reached
     }
-    slots
 }
 
-fn dominated_nodes(root: NodeIdx, idom: &[NodeIdx]) -> (Vec<u32>, Vec<NodeIdx>) {
+pub(crate) fn dominated_nodes(root: NodeIdx, idom: &[NodeIdx]) -> (Vec<u32>, Vec<NodeIdx>) {
     let count = idom.len();
     // first[d] counts d's children, then becomes the end of d's range; filling
     // backwards moves it to the start, with children in ascending order.
@@ -359,7 +388,7 @@ mod tests {
             assert_eq!(an.idom[n], g.root(), "node {n}");
         }
         let total: u64 = an.shallow.iter().map(|&s| u64::from(s)).sum();
-        assert_eq!(an.retained[g.root().idx()], total);
+        assert_eq!(an.retained.get(g.root().idx()), total);
         assert_eq!(an.unreachable_count, 3);
         assert_eq!(an.dominated(NodeIdx(a as u32)), &[]);
     }

@@ -17,11 +17,13 @@ mod dominators;
 mod names;
 mod passes;
 mod paths;
+mod retained;
 pub mod scripts;
 mod stats;
 mod weakmap;
 
 use std::collections::HashMap;
+use std::sync::OnceLock;
 
 use classes::ClassKey;
 pub use classes::{
@@ -31,6 +33,7 @@ use heapsnap::{HeapGraph, NodeIdx, NodeKind};
 pub use names::display_name;
 pub use passes::{BASE_SYSTEM_DISTANCE, NO_DISTANCE};
 pub use paths::{PathStep, RetainerStep, edge_preference, retainer_path, retainer_step};
+pub use retained::RetainedSizes;
 pub use stats::Statistics;
 
 /// Steps of [`Analysis::run`], reported to the progress callback.
@@ -66,9 +69,15 @@ pub struct Analysis {
     pub shallow: Vec<u32>,
     pub distance: Vec<i32>,
     pub idom: Vec<NodeIdx>,
-    pub retained: Vec<u64>,
-    first_dominated: Vec<u32>,
-    dominated: Vec<NodeIdx>,
+    pub retained: RetainedSizes,
+    /// Children in the dominator tree, CSR (`first`, `children`), built on
+    /// first use: analyses that never walk down the tree never pay for it.
+    dominated: OnceLock<(Vec<u32>, Vec<NodeIdx>)>,
+    /// Every node's retainer-path step, built on first use.
+    retainer_table: OnceLock<paths::RetainerTable>,
+    root: NodeIdx,
+    /// Retained size of every class as the Summary view counts it.
+    class_retained: ClassRetained,
     pub class: Vec<ClassIdx>,
     pub class_names: ClassNames,
     pub interfaces: Vec<InterfaceDefinition>,
@@ -86,38 +95,54 @@ impl Analysis {
         progress(Phase::Flags);
         let detached = dom::Detached::compute(graph);
         let page_owned = passes::page_owned(graph);
-        progress(Phase::ShallowSizes);
-        let shallow = passes::shallow_sizes(graph, &detached);
-        // The dominator tree comes first: it needs only the page-owned flags,
-        // the WeakMap names and the shallow sizes, so its working arrays are
-        // gone before distances and class indexes are allocated.
+        // The dominator tree comes first: it needs only the page-owned flags
+        // and the WeakMap names, so its working arrays are gone before shallow
+        // sizes, distances and class indexes are allocated.
         progress(Phase::Dominators);
         let essential = dominators::essential_edges(graph, &page_owned, &mut weakmaps);
         drop(page_owned);
-        let doms = dominators::compute(graph, &essential, &shallow);
+        let doms = dominators::compute(graph, &essential, || {
+            progress(Phase::ShallowSizes);
+            passes::shallow_sizes(graph, &detached)
+        });
         drop(essential);
-        progress(Phase::Distances);
-        let distance = passes::distances(graph, &mut weakmaps);
-        drop(weakmaps);
+        let shallow = doms.shallow;
         progress(Phase::ClassNames);
         let mut class_names = ClassNames::new_for(graph);
         let mut class = classes::class_indexes(graph, &detached, &mut class_names);
         let interfaces = classes::infer_interfaces(graph);
         classes::apply_interfaces(graph, &interfaces, &mut class_names, &mut class);
+        // Class retained sizes walk the dominator tree; its child lists live
+        // only for that walk, before the distances are allocated.
+        let class_retained = class_retained(
+            graph,
+            &Classes {
+                class: &class,
+                names: &class_names,
+            },
+            &shallow,
+            &doms.retained,
+            &doms.idom,
+        );
+        progress(Phase::Distances);
+        let distance = passes::distances(graph, &mut weakmaps);
+        drop(weakmaps);
         progress(Phase::Statistics);
         let statistics = stats::statistics(
             graph,
             &detached,
             &shallow,
-            doms.retained[graph.root().idx()],
+            doms.retained.get(graph.root().idx()),
         );
         Analysis {
             shallow,
             distance,
             idom: doms.idom,
             retained: doms.retained,
-            first_dominated: doms.first_dominated,
-            dominated: doms.dominated,
+            dominated: OnceLock::new(),
+            retainer_table: OnceLock::new(),
+            root: graph.root(),
+            class_retained,
             class,
             class_names,
             interfaces,
@@ -145,8 +170,15 @@ impl Analysis {
 
     /// Children of `n` in the dominator tree.
     pub fn dominated(&self, n: NodeIdx) -> &[NodeIdx] {
-        &self.dominated
-            [self.first_dominated[n.idx()] as usize..self.first_dominated[n.idx() + 1] as usize]
+        let (first, children) = self
+            .dominated
+            .get_or_init(|| dominators::dominated_nodes(self.root, &self.idom));
+        &children[first[n.idx()] as usize..first[n.idx() + 1] as usize]
+    }
+
+    fn retainer_table(&self, graph: &HeapGraph) -> &paths::RetainerTable {
+        self.retainer_table
+            .get_or_init(|| paths::RetainerTable::build(graph, &self.distance))
     }
 
     pub fn class_name<'a>(&'a self, graph: &'a HeapGraph, n: NodeIdx) -> &'a str {
@@ -171,14 +203,25 @@ impl Analysis {
     /// Nodes with zero shallow size are left out. A class's retained size sums the
     /// instances that have no dominator ancestor of the same class.
     pub fn aggregates(&self, graph: &HeapGraph) -> Vec<ClassAggregate> {
-        self.aggregates_for(graph, &self.classes())
+        self.aggregates_for(graph, &self.classes(), &self.class_retained, true)
     }
 
-    fn aggregates_for(&self, graph: &HeapGraph, classes: &Classes<'_>) -> Vec<ClassAggregate> {
+    /// [`Analysis::aggregates`] without the instance lists (`nodes` is empty;
+    /// `first` is set): what a summary table needs, in far less memory.
+    pub fn class_summary(&self, graph: &HeapGraph) -> Vec<ClassAggregate> {
+        self.aggregates_for(graph, &self.classes(), &self.class_retained, false)
+    }
+
+    fn aggregates_for(
+        &self,
+        graph: &HeapGraph,
+        classes: &Classes<'_>,
+        class_retained: &ClassRetained,
+        with_nodes: bool,
+    ) -> Vec<ClassAggregate> {
         // Class keys without a location index a dense table; located ones a map.
         let mut by_class: Vec<u32> = vec![u32::MAX; classes.names.len()];
         let mut by_location: HashMap<ClassKey, usize> = HashMap::new();
-        let mut agg_of: Vec<u32> = vec![u32::MAX; graph.node_count()];
         let mut aggs: Vec<(ClassKey, ClassAggregate)> = Vec::new();
         let locations = graph.locations();
         let mut next_location = 0;
@@ -209,15 +252,15 @@ impl Analysis {
             };
             match found {
                 Some(i) => {
-                    agg_of[n.idx()] = i as u32;
                     let a = &mut aggs[i].1;
                     a.count += 1;
                     a.self_size += size;
                     a.distance = a.distance.min(d);
-                    a.nodes.push(n);
+                    if with_nodes {
+                        a.nodes.push(n);
+                    }
                 }
                 None => {
-                    agg_of[n.idx()] = aggs.len() as u32;
                     match key {
                         ClassKey::Class(c) => by_class[c.0 as usize] = aggs.len() as u32,
                         ClassKey::Located { .. } => {
@@ -233,6 +276,7 @@ impl Analysis {
                         } => Some((script_id, line, column)),
                         ClassKey::Class(_) => None,
                     };
+                    let retained_size = class_retained.get(&key);
                     aggs.push((
                         key,
                         ClassAggregate {
@@ -240,9 +284,10 @@ impl Analysis {
                             name: classes.names.get(graph, classes.class[n.idx()]).to_owned(),
                             count: 1,
                             self_size: size,
-                            retained_size: 0,
+                            retained_size,
                             distance: d,
-                            nodes: vec![n],
+                            nodes: if with_nodes { vec![n] } else { Vec::new() },
+                            first: n,
                             location,
                         },
                     ));
@@ -251,7 +296,6 @@ impl Analysis {
         }
         drop(by_class);
         drop(by_location);
-        self.class_retained(graph, &agg_of, &mut aggs);
         // Internal keys that share a public key: the later one wins, as in DevTools.
         let mut by_public: HashMap<String, usize> = HashMap::new();
         let mut out: Vec<Option<ClassAggregate>> = Vec::with_capacity(aggs.len());
@@ -272,48 +316,9 @@ impl Analysis {
         out.into_iter().flatten().collect()
     }
 
-    fn class_retained(
-        &self,
-        graph: &HeapGraph,
-        agg_of: &[u32],
-        aggs: &mut [(ClassKey, ClassAggregate)],
-    ) {
-        // Depth-first over the dominator tree; a class is "open" while we are
-        // inside the subtree of a counted instance of it.
-        let mut open = vec![false; aggs.len()];
-        let root = graph.root();
-        // Stack entries: (node, entering?) — on exit we close the class we opened.
-        let mut stack: Vec<(NodeIdx, u32)> = vec![(root, u32::MAX)];
-        const EXIT: u32 = u32::MAX - 1;
-        while let Some((n, tag)) = stack.pop() {
-            if tag != u32::MAX {
-                open[tag as usize] = false;
-                continue;
-            }
-            let mut opened = None;
-            if self.shallow[n.idx()] != 0 {
-                let i = agg_of[n.idx()] as usize;
-                if !open[i] {
-                    aggs[i].1.retained_size += self.retained[n.idx()];
-                    if !self.dominated(n).is_empty() {
-                        open[i] = true;
-                        opened = Some(i as u32);
-                    }
-                }
-            }
-            if let Some(i) = opened {
-                debug_assert!(i < EXIT);
-                stack.push((n, i));
-            }
-            for &c in self.dominated(n) {
-                stack.push((c, u32::MAX));
-            }
-        }
-    }
-
     /// Root retained size plus native bytes outside the graph (DevTools' "total size").
     pub fn total_size(&self, graph: &HeapGraph) -> u64 {
-        self.retained[graph.root().idx()] + graph.header().extra_native_bytes as u64
+        self.retained.get(graph.root().idx()) + graph.header().extra_native_bytes as u64
     }
 }
 
@@ -331,13 +336,12 @@ impl Analysis {
         let mut names = ClassNames::new_for(graph);
         let mut class = classes::class_indexes(graph, &self.detached, &mut names);
         classes::apply_interfaces(graph, defs, &mut names, &mut class);
-        self.aggregates_for(
-            graph,
-            &Classes {
-                class: &class,
-                names: &names,
-            },
-        )
+        let classes = Classes {
+            class: &class,
+            names: &names,
+        };
+        let table = class_retained(graph, &classes, &self.shallow, &self.retained, &self.idom);
+        self.aggregates_for(graph, &classes, &table, true)
     }
 }
 
@@ -378,5 +382,77 @@ impl Classes<'_> {
                 )
             }
         }
+    }
+}
+
+/// Retained size per internal class key: the sum over instances (with a
+/// non-zero shallow size) that have no dominator ancestor of the same key.
+struct ClassRetained {
+    by_class: Vec<u64>,
+    by_location: HashMap<ClassKey, u64>,
+}
+
+impl ClassRetained {
+    fn get(&self, key: &ClassKey) -> u64 {
+        match key {
+            ClassKey::Class(c) => self.by_class[c.0 as usize],
+            ClassKey::Located { .. } => self.by_location.get(key).copied().unwrap_or(0),
+        }
+    }
+}
+
+/// Depth-first over the dominator tree (child lists built for the walk and
+/// dropped after it); a key is "open" while inside the subtree of a counted
+/// instance of it.
+fn class_retained(
+    graph: &HeapGraph,
+    classes: &Classes<'_>,
+    shallow: &[u32],
+    retained: &RetainedSizes,
+    idom: &[NodeIdx],
+) -> ClassRetained {
+    let root = graph.root();
+    let (first, children) = dominators::dominated_nodes(root, idom);
+    let dominated = |n: NodeIdx| &children[first[n.idx()] as usize..first[n.idx() + 1] as usize];
+    let class_count = classes.names.len();
+    let mut sums = vec![0u64; class_count];
+    let mut open = vec![false; class_count];
+    let mut located: HashMap<ClassKey, usize> = HashMap::new();
+    // Stack entries: (node, u32::MAX) to enter, (node, key slot) to close it.
+    let mut stack: Vec<(NodeIdx, u32)> = vec![(root, u32::MAX)];
+    while let Some((n, tag)) = stack.pop() {
+        if tag != u32::MAX {
+            open[tag as usize] = false;
+            continue;
+        }
+        if shallow[n.idx()] != 0 {
+            let slot = match classes.key(graph, n) {
+                ClassKey::Class(c) => c.0 as usize,
+                key => *located.entry(key).or_insert_with(|| {
+                    sums.push(0);
+                    open.push(false);
+                    sums.len() - 1
+                }),
+            };
+            if !open[slot] {
+                sums[slot] += retained.get(n.idx());
+                if !dominated(n).is_empty() {
+                    open[slot] = true;
+                    stack.push((n, slot as u32));
+                }
+            }
+        }
+        for &c in dominated(n) {
+            stack.push((c, u32::MAX));
+        }
+    }
+    let by_location = located
+        .into_iter()
+        .map(|(k, slot)| (k, sums[slot]))
+        .collect();
+    sums.truncate(class_count);
+    ClassRetained {
+        by_class: sums,
+        by_location,
     }
 }

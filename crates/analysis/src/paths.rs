@@ -27,9 +27,10 @@ pub fn edge_preference(kind: EdgeKind) -> u8 {
 ///
 /// Each step walks to a retainer one hop closer to the roots (by DevTools
 /// distance), never over weak edges; among equally close retainers it prefers
-/// named edges (property, element, context) over internal ones. The path ends
-/// at a user root (distance 1, such as the global object) or at the synthetic
-/// roots. At most `max_len` steps are returned.
+/// named edges (property, element, context) over internal ones, then the
+/// lowest node ordinal, then the first edge. The path ends at a user root
+/// (distance 1, such as the global object) or at the synthetic roots. At most
+/// `max_len` steps are returned.
 pub fn retainer_path(
     graph: &HeapGraph,
     analysis: &Analysis,
@@ -38,8 +39,8 @@ pub fn retainer_path(
 ) -> Vec<PathStep> {
     let mut steps = Vec::new();
     let mut cur = target;
-    let mut seen = std::collections::HashSet::new();
-    while steps.len() < max_len && seen.insert(cur) {
+    // Every step but the last goes strictly closer to the roots: no cycles.
+    while steps.len() < max_len {
         let Some(step) = retainer_step(graph, analysis, cur) else {
             break;
         };
@@ -63,38 +64,26 @@ pub struct RetainerStep {
 
 /// The retainer [`retainer_path`] takes from `n`: `None` at the root, at a
 /// user root (distance 1) or when nothing retains `n` through a strong edge.
+///
+/// The first call builds the table of every node's step in one pass over the
+/// edges (the graph keeps no reverse edges); later calls are a lookup.
 pub fn retainer_step(graph: &HeapGraph, analysis: &Analysis, n: NodeIdx) -> Option<RetainerStep> {
     let root = graph.root();
     let d = analysis.distance[n.idx()];
     if n == root || d == 1 {
         return None;
     }
-    // Closest retainers first; edges are looked up only for those.
-    let mut sources: Vec<(i32, NodeIdx)> = graph
-        .retainer_nodes(n)
-        .iter()
-        .map(|&s| (analysis.distance[s.idx()], s))
-        .filter(|&(d, _)| d >= 0)
-        .collect();
-    sources.sort_unstable();
-    sources.dedup();
-    let mut best: Option<(i32, u8, EdgeIdx, NodeIdx)> = None;
-    for (sd, src) in sources {
-        if best.is_some_and(|b| b.0 < sd) {
-            break;
-        }
-        for e in graph.edge_indices(src) {
-            let kind = graph.edge_kind(e);
-            if graph.edge_target(e) != n || kind == EdgeKind::Weak {
-                continue;
-            }
-            let cand = (sd, edge_preference(kind), e, src);
-            if best.is_none_or(|b| (cand.0, cand.1) < (b.0, b.1)) {
-                best = Some(cand);
-            }
-        }
+    let src = analysis.retainer_table(graph).from[n.idx()];
+    if src == u32::MAX {
+        return None;
     }
-    let (sd, _, e, src) = best?;
+    let src = NodeIdx(src);
+    // The first strong edge of the most preferred kind from `src` to `n`.
+    let e = graph
+        .edge_indices(src)
+        .filter(|&e| graph.edge_target(e) == n && graph.edge_kind(e) != EdgeKind::Weak)
+        .min_by_key(|&e| (edge_preference(graph.edge_kind(e)), e))?;
+    let sd = analysis.distance[src.idx()];
     Some(RetainerStep {
         step: PathStep {
             from: src,
@@ -103,4 +92,106 @@ pub fn retainer_step(graph: &HeapGraph, analysis: &Analysis, n: NodeIdx) -> Opti
         },
         last: src == root || sd >= d,
     })
+}
+
+/// Per node, the retainer [`retainer_step`] goes to, or `u32::MAX`.
+pub(crate) struct RetainerTable {
+    from: Vec<u32>,
+}
+
+impl RetainerTable {
+    /// One pass over all edges, sources in ordinal order and their edges in
+    /// order, keeping the first strictly better (distance, edge preference).
+    pub(crate) fn build(graph: &HeapGraph, distance: &[i32]) -> RetainerTable {
+        let n = graph.node_count();
+        let mut from = vec![u32::MAX; n];
+        // The preference of the edge from `from`, for comparing candidates.
+        let mut preference = vec![u8::MAX; n];
+        for src in graph.nodes() {
+            let sd = distance[src.idx()];
+            if sd < 0 {
+                continue;
+            }
+            for e in graph.edge_indices(src) {
+                let kind = graph.edge_kind(e);
+                if kind == EdgeKind::Weak {
+                    continue;
+                }
+                let t = graph.edge_target(e).idx();
+                let p = edge_preference(kind);
+                let better = match from[t] {
+                    u32::MAX => true,
+                    f => (sd, p) < (distance[f as usize], preference[t]),
+                };
+                if better {
+                    from[t] = src.0;
+                    preference[t] = p;
+                }
+            }
+        }
+        RetainerTable { from }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use heapsnap::synth::SynthSnapshot;
+    use heapsnap::{EdgeKind, NodeIdx, parse_bytes};
+
+    use super::{edge_preference, retainer_step};
+    use crate::Analysis;
+
+    /// The table takes the step its definition names: the closest retainer by
+    /// a strong edge, then the preferred edge kind, the lowest source ordinal
+    /// and the first edge, found here by scanning every edge for each node.
+    #[test]
+    fn table_takes_the_defined_step() {
+        let mut s = SynthSnapshot::with_root();
+        let global = s.node("object", "global", 10);
+        s.edge(0, "shortcut", "global", global);
+        let arr = s.node("object", "Array", 10);
+        s.edge(global, "property", "list", arr);
+        s.edge(global, "weak", "w", arr);
+        let other = s.node("object", "Other", 10);
+        s.edge(global, "property", "other", other);
+        let mut prev = other;
+        for i in 0..20 {
+            let x = s.node("object", "Item", 10);
+            s.edge(arr, "element", &i.to_string(), x);
+            s.edge(other, "internal", "dup", x);
+            if i % 3 == 0 {
+                s.edge(arr, "property", "again", x);
+                s.edge(x, "property", "back", prev);
+            }
+            prev = x;
+        }
+        let g = parse_bytes(s.to_json().as_bytes()).expect("synthetic snapshot parses");
+        let a = Analysis::run(&g, |_| {});
+        for n in g.nodes() {
+            let d = a.distance[n.idx()];
+            let naive = (n != g.root() && d != 1)
+                .then(|| {
+                    g.nodes()
+                        .filter(|s| a.distance[s.idx()] >= 0)
+                        .flat_map(|s| g.edge_indices(s).map(move |e| (s, e)))
+                        .filter(|&(_, e)| g.edge_target(e) == n && g.edge_kind(e) != EdgeKind::Weak)
+                        .min_by_key(|&(s, e)| {
+                            (a.distance[s.idx()], edge_preference(g.edge_kind(e)), s, e)
+                        })
+                })
+                .flatten();
+            let step = retainer_step(&g, &a, n);
+            assert_eq!(
+                step.map(|s| (s.step.from, s.step.edge)),
+                naive,
+                "node {n:?}"
+            );
+            if let Some(s) = step {
+                assert_eq!(s.step.to, n);
+                let sd = a.distance[s.step.from.idx()];
+                assert_eq!(s.last, s.step.from == g.root() || sd >= d);
+            }
+        }
+        assert!(retainer_step(&g, &a, NodeIdx(0)).is_none());
+    }
 }

@@ -2,6 +2,7 @@
 
 use heapsnap::{EdgeKind, HeapGraph, NodeKind};
 
+use crate::bits::BitVec;
 use crate::dom::Detached;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
@@ -37,6 +38,7 @@ pub(crate) fn statistics(
     let total = root_retained + extra;
     let mut native = extra;
     let (mut typed, mut code, mut strings, mut arrays, mut system) = (0u64, 0u64, 0u64, 0u64, 0u64);
+    let single = single_retainer(graph);
     for n in graph.nodes() {
         let size = u64::from(shallow[n.idx()]);
         match graph.kind(n) {
@@ -57,7 +59,7 @@ pub(crate) fn statistics(
                             && graph.edge_name_str(e) == Some("elements")
                         {
                             let el = graph.edge_target(e);
-                            if graph.retainer_count(el) == 1 {
+                            if single.get(el.idx()) {
                                 s += u64::from(shallow[el.idx()]);
                             }
                             break;
@@ -78,4 +80,21 @@ pub(crate) fn statistics(
         native,
         typed_arrays: typed,
     }
+}
+
+/// Nodes with exactly one retaining edge (of any kind): two bits per node,
+/// counting to "more than one", instead of a reverse edge index.
+fn single_retainer(graph: &HeapGraph) -> BitVec {
+    let mut once = BitVec::new(graph.node_count());
+    let mut more = BitVec::new(graph.node_count());
+    for e in 0..graph.edge_count() {
+        let t = graph.edge_target(heapsnap::EdgeIdx(e as u32)).idx();
+        if once.get(t) {
+            more.set(t);
+        } else {
+            once.set(t);
+        }
+    }
+    once.and_not(&more);
+    once
 }

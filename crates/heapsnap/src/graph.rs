@@ -1,5 +1,5 @@
-//! The compact, immutable heap graph: columnar node arrays, CSR forward and
-//! reverse edges, and the string table. Built once by [`crate::Parser`].
+//! The compact, immutable heap graph: columnar node arrays, CSR forward
+//! edges (no reverse ones), and the string table. Built once by [`crate::Parser`].
 
 use crate::meta::Header;
 
@@ -187,7 +187,8 @@ pub struct TraceNode {
 ///
 /// Nodes and edges are addressed by ordinal ([`NodeIdx`], [`EdgeIdx`]); all
 /// per-node and per-edge data lives in parallel vectors. Forward edges are in
-/// CSR form (`first_edge`), reverse edges (retainers) too (`first_retainer`).
+/// CSR form (`first_edge`). There are no reverse edges: analyses that need
+/// retainers build what they need of them, and drop it when done.
 #[derive(Debug, Clone)]
 pub struct HeapGraph {
     pub(crate) header: Header,
@@ -209,9 +210,6 @@ pub struct HeapGraph {
     pub(crate) edge_name: Vec<u32>,
     pub(crate) edge_type_shift: Option<u32>,
     pub(crate) edge_to: Vec<NodeIdx>,
-
-    pub(crate) first_retainer: Vec<u32>,
-    pub(crate) retainer_node: Vec<NodeIdx>,
 
     pub(crate) strings: StringTable,
     pub(crate) locations: Vec<Location>,
@@ -357,48 +355,9 @@ impl HeapGraph {
         }
     }
 
-    /// Retaining nodes of `n`, one entry per retaining edge, in edge order.
-    ///
-    /// Retainer slot `i` of `n` (position `first_retainer_slot(n) + i`) belongs
-    /// to the `i`-th edge into `n`, counting all edges in order.
-    #[inline]
-    pub fn retainer_nodes(&self, n: NodeIdx) -> &[NodeIdx] {
-        &self.retainer_node
-            [self.first_retainer[n.idx()] as usize..self.first_retainer[n.idx() + 1] as usize]
-    }
-
-    /// Position of the first retainer slot of `n` in the flat retainer array.
-    #[inline]
-    pub fn first_retainer_slot(&self, n: NodeIdx) -> usize {
-        self.first_retainer[n.idx()] as usize
-    }
-
-    /// Retainers of `n` with their edges: (retaining edge, retaining node), in edge order.
-    ///
-    /// Edges are not stored per retainer (to save memory): each is found by
-    /// scanning the retaining node's edges, so this is for reports, not hot loops.
-    pub fn retainers(&self, n: NodeIdx) -> impl Iterator<Item = (EdgeIdx, NodeIdx)> + '_ {
-        let sources = self.retainer_nodes(n);
-        let mut i = 0;
-        std::iter::from_fn(move || {
-            let &src = sources.get(i)?;
-            // The k-th consecutive slot of one source is its k-th edge to n.
-            let mut k = 0;
-            while k < i && sources[i - k - 1] == src {
-                k += 1;
-            }
-            i += 1;
-            let e = self
-                .edges(src)
-                .map(EdgeIdx)
-                .filter(|&e| self.edge_to[e.idx()] == n)
-                .nth(k)?;
-            Some((e, src))
-        })
-    }
-
-    pub fn retainer_count(&self, n: NodeIdx) -> usize {
-        (self.first_retainer[n.idx() + 1] - self.first_retainer[n.idx()]) as usize
+    /// The node an edge starts from (a binary search over the edge ranges).
+    pub fn edge_source(&self, e: EdgeIdx) -> NodeIdx {
+        NodeIdx(self.first_edge.partition_point(|&f| f <= e.0) as u32 - 1)
     }
 
     pub fn strings(&self) -> &StringTable {
@@ -446,8 +405,9 @@ impl HeapGraph {
     pub fn heap_bytes(&self) -> usize {
         let n = self.node_count();
         let e = self.edge_count();
-        n * (1 + 4 + 4 + 8 + 4 + 4 + 1 + 4)
-            + e * (1 + 4 + 4 + 4)
+        n * (1 + 4 + 4 + 4 + 4)
+            + (self.trace_node_id.len() * 4 + self.detachedness.len())
+            + e * (4 + 4)
             + self.strings.heap_bytes()
             + self.locations.len() * std::mem::size_of::<Location>()
     }

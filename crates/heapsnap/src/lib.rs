@@ -2,8 +2,8 @@
 //!
 //! * [`Parser`] is a push parser: feed it byte chunks of any size, then
 //!   [`Parser::finish`] returns a [`HeapGraph`]. It does no IO.
-//! * [`HeapGraph`] is immutable: columnar node data, CSR forward edges and
-//!   retainers, the string table, locations, trace data. Nodes and edges are
+//! * [`HeapGraph`] is immutable: columnar node data, CSR forward edges
+//!   (no retainers: analyses derive what they need), the string table, locations, trace data. Nodes and edges are
 //!   addressed by typed ordinals ([`NodeIdx`], [`EdgeIdx`], [`StrIdx`]).
 //! * [`synth`] writes small snapshots from a node/edge list (tests, fuzzing).
 

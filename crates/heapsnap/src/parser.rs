@@ -1170,26 +1170,6 @@ fn build_graph(header: Header, b: Builder) -> Result<HeapGraph, ErrorKind> {
         }
     }
 
-    // Reverse CSR (retainers), by counting sort over edge targets.
-    let mut first_retainer = vec![0u32; node_count + 1];
-    for &t in &b.edge_to {
-        first_retainer[t.idx() + 1] += 1;
-    }
-    for i in 0..node_count {
-        first_retainer[i + 1] += first_retainer[i];
-    }
-    let mut fill = first_retainer.clone();
-    let mut retainer_node = vec![NodeIdx(0); edge_count];
-    for n in 0..node_count {
-        for e in first_edge[n]..first_edge[n + 1] {
-            let t = b.edge_to[e as usize].idx();
-            let slot = fill[t] as usize;
-            fill[t] += 1;
-            retainer_node[slot] = NodeIdx(n as u32);
-        }
-    }
-    drop(fill);
-
     let l = &header.layout;
     let mut locations = Vec::new();
     if l.location_field_count > 0 && !b.raw_locations.is_empty() {
@@ -1267,8 +1247,6 @@ fn build_graph(header: Header, b: Builder) -> Result<HeapGraph, ErrorKind> {
         edge_name,
         edge_type_shift,
         edge_to: b.edge_to,
-        first_retainer,
-        retainer_node,
         strings,
         locations,
         trace_function_infos: b.trace_function_infos,

@@ -84,7 +84,11 @@ fn observe(g: &HeapGraph, trace: bool, detached: bool) -> Vec<String> {
                 ))
                 .collect::<Vec<_>>(),
         ));
-        out.push(format!("retainers {:?}", g.retainer_nodes(n)));
+        let sources: Vec<_> = g.edge_indices(n).map(|e| g.edge_source(e)).collect();
+        assert!(
+            sources.iter().all(|&s| s == n),
+            "edge_source of {n:?}'s edges"
+        );
     }
     out
 }

@@ -129,7 +129,7 @@ pub fn build_report(
     top: usize,
 ) -> AnalyzeReport {
     let d = Describer::new(graph, analysis);
-    let mut aggs = analysis.aggregates(graph);
+    let mut aggs = analysis.class_summary(graph);
     aggs.sort_by(|a, b| {
         b.retained_size
             .cmp(&a.retained_size)
@@ -147,7 +147,7 @@ pub fn build_report(
             self_size: a.self_size,
             retained_size: a.retained_size,
             distance: a.distance,
-            location: a.nodes.first().and_then(|&n| a.location.and(d.location(n))),
+            location: a.location.and(d.location(a.first)),
         })
         .collect();
     let top_objects = top_objects(graph, analysis, top)
@@ -169,7 +169,7 @@ pub fn build_report(
         },
         totals: Totals {
             total_size: analysis.total_size(graph),
-            root_retained_size: analysis.retained[graph.root().idx()],
+            root_retained_size: analysis.retained.get(graph.root().idx()),
             unreachable_nodes: analysis.unreachable_count,
         },
         statistics: analysis.statistics,
@@ -201,8 +201,10 @@ pub fn top_objects(graph: &HeapGraph, analysis: &Analysis, limit: usize) -> Vec<
         })
         .collect();
     let by_size = |a: &NodeIdx, b: &NodeIdx| {
-        analysis.retained[b.idx()]
-            .cmp(&analysis.retained[a.idx()])
+        analysis
+            .retained
+            .get(b.idx())
+            .cmp(&analysis.retained.get(a.idx()))
             .then(a.cmp(b))
     };
     // Only the head of the ranking matters: partition, then sort that part.
@@ -219,7 +221,7 @@ pub fn top_objects(graph: &HeapGraph, analysis: &Analysis, limit: usize) -> Vec<
         if chosen.len() >= limit {
             break;
         }
-        let size = analysis.retained[n.idx()];
+        let size = analysis.retained.get(n.idx());
         let mut cur = analysis.idom[n.idx()];
         let mut same_memory = false;
         for _ in 0..256 {
@@ -227,7 +229,7 @@ pub fn top_objects(graph: &HeapGraph, analysis: &Analysis, limit: usize) -> Vec<
                 break;
             }
             if chosen_set.contains(&cur) {
-                same_memory = size * 10 >= analysis.retained[cur.idx()] * 9;
+                same_memory = size * 10 >= analysis.retained.get(cur.idx()) * 9;
                 break;
             }
             cur = analysis.idom[cur.idx()];

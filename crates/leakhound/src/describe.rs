@@ -160,7 +160,7 @@ impl<'a> Describer<'a> {
             class: a.class_name(g, n).to_owned(),
             name: fmt::truncate(&a.node_name(g, n), 200),
             self_size: u64::from(a.shallow[n.idx()]),
-            retained_size: a.retained[n.idx()],
+            retained_size: a.retained.get(n.idx()),
             distance: a.distance[n.idx()],
             location: self.location(n),
         }

@@ -48,7 +48,7 @@ fn check_analysis(path: &Path) {
         "{file}: total size"
     );
     assert_eq!(
-        a.retained[graph.root().idx()],
+        a.retained.get(graph.root().idx()),
         num(&o["root_retained"]),
         "{file}: root retained"
     );
@@ -62,7 +62,7 @@ fn check_analysis(path: &Path) {
     for n in graph.nodes() {
         let i = n.idx();
         let ours = (
-            a.retained[i],
+            a.retained.get(i),
             a.distance[i] as i64,
             a.idom[i].idx() as u64,
             u64::from(a.shallow[i]),
@@ -235,4 +235,64 @@ fn http_service_matches_devtools() {
     let snap = dir.path().join("server.heapsnapshot");
     node_script("fixtures/heaps/server.js", &[snap.to_str().unwrap()]);
     check_analysis(&snap);
+}
+
+/// Small random graphs with everything the dominator tree must get right as
+/// DevTools does: unreachable cycles, objects held only weakly, unreachable
+/// objects pointing into the reachable heap, self edges, shortcuts away from
+/// the root, arrays and hidden objects handing their size to an owner.
+#[test]
+fn random_graphs_with_unreachable_parts_match_devtools() {
+    let dir = TempDir::new("parity-random");
+    // xorshift64*: deterministic, so a failure names a reproducible seed.
+    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut next = move |bound: usize| {
+        state ^= state >> 12;
+        state ^= state << 25;
+        state ^= state >> 27;
+        (state.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 33) as usize % bound
+    };
+    let mut with_unreachable = 0;
+    for case in 0..24 {
+        let mut s = heapsnap::synth::SynthSnapshot::with_root();
+        let global = s.node("object", "global", 40);
+        s.edge(0, "shortcut", "global", global);
+        let count = 5 + next(60);
+        let mut ids = vec![global];
+        for i in 0..count {
+            let ty = [
+                "object", "object", "object", "array", "hidden", "closure", "string",
+            ][next(7)];
+            let id = s.node(ty, &format!("N{}", next(4)), (next(200) as u64) * 8);
+            // Most nodes hang off an earlier one; the rest may be unreachable.
+            if next(10) < 7 {
+                let from = ids[next(ids.len())];
+                s.edge(from, "property", &format!("p{i}"), id);
+            }
+            ids.push(id);
+        }
+        for k in 0..next(count * 2) {
+            let from = ids[next(ids.len())];
+            let to = ids[next(ids.len())];
+            let ty = [
+                "property", "internal", "weak", "element", "hidden", "shortcut", "context",
+            ][next(7)];
+            let name = if matches!(ty, "element" | "hidden") {
+                k.to_string()
+            } else {
+                format!("e{k}")
+            };
+            s.edge(from, ty, &name, to);
+        }
+        let snap = dir.path().join(format!("random-{case}.heapsnapshot"));
+        std::fs::write(&snap, s.to_json()).expect("write snapshot");
+        check_analysis(&snap);
+        if load(&snap).1.unreachable_count > 0 {
+            with_unreachable += 1;
+        }
+    }
+    assert!(
+        with_unreachable >= 12,
+        "only {with_unreachable} graphs have unreachable parts"
+    );
 }

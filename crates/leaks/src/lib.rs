@@ -197,9 +197,8 @@ pub fn find_leaks(snaps: &[Snap<'_>], opts: &Options) -> Result<Report, Error> {
     // Cluster by normalised retainer path.
     let mut by_sig: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
     let mut groups: Vec<(Signature, Vec<NodeIdx>)> = Vec::new();
-    let paths = signature::PathCache::new(g, a);
     for &r in &roots {
-        let path = paths.path(g, a, r, opts.max_path);
+        let path = retainer_path(g, a, r, opts.max_path);
         let sig = Signature::new(g, a, &path);
         match by_sig.get(&sig.key) {
             Some(&i) => groups[i].1.push(r),
@@ -214,11 +213,12 @@ pub fn find_leaks(snaps: &[Snap<'_>], opts: &Options) -> Result<Report, Error> {
     let mut minor = 0;
     for (sig, mut members) in groups {
         members.sort_by(|&x, &y| {
-            a.retained[y.idx()]
-                .cmp(&a.retained[x.idx()])
+            a.retained
+                .get(y.idx())
+                .cmp(&a.retained.get(x.idx()))
                 .then(x.cmp(&y))
         });
-        let retained_size: u64 = members.iter().map(|n| a.retained[n.idx()]).sum();
+        let retained_size: u64 = members.iter().map(|n| a.retained.get(n.idx())).sum();
         let self_size: u64 = members.iter().map(|n| u64::from(a.shallow[n.idx()])).sum();
         let representative = members[0];
         let path = retainer_path(g, a, representative, opts.max_path);
@@ -244,7 +244,7 @@ pub fn find_leaks(snaps: &[Snap<'_>], opts: &Options) -> Result<Report, Error> {
             Some(h) => snaps
                 .iter()
                 .zip(&indexes)
-                .map(|(s, ix)| ix.get(g.id(h)).map(|n| s.analysis.retained[n.idx()]))
+                .map(|(s, ix)| ix.get(g.id(h)).map(|n| s.analysis.retained.get(n.idx())))
                 .collect(),
             None => vec![None; snaps.len()],
         };
@@ -321,7 +321,7 @@ fn growing_objects(snaps: &[Snap<'_>], indexes: &[IdIndex], opts: &Options) -> V
         if !reportable(g, n) || !(2..BASE_SYSTEM_DISTANCE).contains(&a.distance[n.idx()]) {
             continue;
         }
-        let final_size = a.retained[n.idx()];
+        let final_size = a.retained.get(n.idx());
         if final_size < opts.min_growth_bytes {
             continue;
         }
@@ -329,7 +329,7 @@ fn growing_objects(snaps: &[Snap<'_>], indexes: &[IdIndex], opts: &Options) -> V
         let mut sizes = Vec::with_capacity(snaps.len());
         for (s, ix) in snaps[..last].iter().zip(indexes) {
             match ix.get(id) {
-                Some(m) => sizes.push(s.analysis.retained[m.idx()]),
+                Some(m) => sizes.push(s.analysis.retained.get(m.idx())),
                 None => break,
             }
         }

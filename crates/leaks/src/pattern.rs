@@ -130,11 +130,11 @@ pub fn classify(g: &HeapGraph, a: &Analysis, tail: &[PathStep], roots: &[NodeIdx
     if closure_roots * 2 > sample.len() || chain {
         return Pattern::Closure;
     }
-    let retained: u64 = roots.iter().map(|r| a.retained[r.idx()]).sum();
+    let retained: u64 = roots.iter().map(|r| a.retained.get(r.idx())).sum();
     let buffer_bytes: u64 = roots
         .iter()
         .filter(|&&r| is_buffer_like(g, a, r))
-        .map(|r| a.retained[r.idx()])
+        .map(|r| a.retained.get(r.idx()))
         .sum();
     let avg = retained / roots.len().max(1) as u64;
     let collection = tail.last().is_some_and(|s| {
