@@ -75,11 +75,12 @@ pub(crate) struct Dominators {
 /// number, the predecessor lists are built here (the graph keeps no reverse
 /// edges) with each vertex's DFS parent first, and a vertex's list later holds
 /// its semidominator. At most four `u32` per node plus one per essential edge
-/// are alive at once. `shallow` runs once that working memory is gone.
+/// are alive at once. `shallow` runs once that working memory is gone, on a
+/// second thread while the tree is mapped back to node ordinals.
 pub(crate) fn compute(
     graph: &HeapGraph,
     essential: &BitVec,
-    shallow: impl FnOnce() -> Vec<u32>,
+    shallow: impl FnOnce() -> Vec<u32> + Send,
 ) -> Dominators {
     let node_count = graph.node_count();
     let n = node_count;
@@ -237,20 +238,27 @@ pub(crate) fn compute(
     drop(virtual_parent);
 
     // Back to node ordinals: the same walk again gives the vertex of every
-    // number (cheaper in memory than keeping the numbering alive).
-    let mut vertex = vec![0u32; n + 1];
-    let mut k = 0usize;
-    walk.run(|v, _, _| {
-        k += 1;
-        vertex[k] = v.0;
+    // number (cheaper in memory than keeping the numbering alive). Shallow
+    // sizes are computed meanwhile on a second thread: the working memory of
+    // both together stays below that of the semidominator step.
+    let (shallow, vertex, idom_of) = std::thread::scope(|scope| {
+        let shallow = scope.spawn(shallow);
+        let mut vertex = vec![0u32; n + 1];
+        let mut k = 0usize;
+        walk.run(|v, _, _| {
+            k += 1;
+            vertex[k] = v.0;
+        });
+        let mut idom_of = vec![NodeIdx(0); node_count];
+        for i in 1..=n {
+            idom_of[vertex[i] as usize] = NodeIdx(vertex[idom[i] as usize]);
+        }
+        drop(idom);
+        let shallow = shallow
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p));
+        (shallow, vertex, idom_of)
     });
-    let mut idom_of = vec![NodeIdx(0); node_count];
-    for i in 1..=n {
-        idom_of[vertex[i] as usize] = NodeIdx(vertex[idom[i] as usize]);
-    }
-    drop(idom);
-
-    let shallow = shallow();
     let mut retained = RetainedSizes::from_shallow(&shallow);
     for i in (2..=n).rev() {
         let o = vertex[i] as usize;

@@ -53,6 +53,9 @@ impl Phase {
         match self {
             Phase::Flags => "marking page-owned objects",
             Phase::ShallowSizes => "transferring shallow sizes",
+            // Shallow sizes are transferred while the dominator tree is
+            // finished (in a second thread), so `run` reports neither phase
+            // below on its own.
             Phase::Distances => "computing distances",
             Phase::ClassNames => "naming classes",
             Phase::Dominators => "building the dominator tree",
@@ -102,7 +105,6 @@ impl Analysis {
         let essential = dominators::essential_edges(graph, &page_owned, &mut weakmaps);
         drop(page_owned);
         let doms = dominators::compute(graph, &essential, || {
-            progress(Phase::ShallowSizes);
             passes::shallow_sizes(graph, &detached)
         });
         drop(essential);
@@ -417,7 +419,12 @@ fn class_retained(
     let class_count = classes.names.len();
     let mut sums = vec![0u64; class_count];
     let mut open = vec![false; class_count];
-    let mut located: HashMap<ClassKey, usize> = HashMap::new();
+    let mut located: HashMap<ClassKey, usize, foldhash::fast::FixedState> = HashMap::default();
+    // Only nodes with a recorded location need the lookup of one.
+    let mut located_nodes = bits::BitVec::new(graph.node_count());
+    for l in graph.locations() {
+        located_nodes.set(l.node.idx());
+    }
     // Stack entries: (node, u32::MAX) to enter, (node, key slot) to close it.
     let mut stack: Vec<(NodeIdx, u32)> = vec![(root, u32::MAX)];
     while let Some((n, tag)) = stack.pop() {
@@ -426,7 +433,12 @@ fn class_retained(
             continue;
         }
         if shallow[n.idx()] != 0 {
-            let slot = match classes.key(graph, n) {
+            let key = if located_nodes.get(n.idx()) {
+                classes.key(graph, n)
+            } else {
+                ClassKey::Class(classes.class[n.idx()])
+            };
+            let slot = match key {
                 ClassKey::Class(c) => c.0 as usize,
                 key => *located.entry(key).or_insert_with(|| {
                     sums.push(0);

@@ -185,35 +185,38 @@ pub fn build_report(
 /// shape, synthetic). A candidate that sits inside an already listed object
 /// and retains at least 90% of it is skipped: it is the same memory.
 pub fn top_objects(graph: &HeapGraph, analysis: &Analysis, limit: usize) -> Vec<NodeIdx> {
-    let mut candidates: Vec<NodeIdx> = graph
-        .nodes()
-        .filter(|&n| {
-            let dist = analysis.distance[n.idx()];
-            (2..BASE_SYSTEM_DISTANCE).contains(&dist)
-                && !matches!(
-                    graph.kind(n),
-                    NodeKind::Hidden
-                        | NodeKind::Array
-                        | NodeKind::Code
-                        | NodeKind::ObjectShape
-                        | NodeKind::Synthetic
-                )
-        })
-        .collect();
-    let by_size = |a: &NodeIdx, b: &NodeIdx| {
-        analysis
-            .retained
-            .get(b.idx())
-            .cmp(&analysis.retained.get(a.idx()))
-            .then(a.cmp(b))
+    let eligible = |n: NodeIdx| {
+        let dist = analysis.distance[n.idx()];
+        (2..BASE_SYSTEM_DISTANCE).contains(&dist)
+            && !matches!(
+                graph.kind(n),
+                NodeKind::Hidden
+                    | NodeKind::Array
+                    | NodeKind::Code
+                    | NodeKind::ObjectShape
+                    | NodeKind::Synthetic
+            )
     };
-    // Only the head of the ranking matters: partition, then sort that part.
-    let head = (limit.max(1) * 64).min(candidates.len());
-    if head > 0 && head < candidates.len() {
-        candidates.select_nth_unstable_by(head - 1, by_size);
-        candidates.truncate(head);
+    // Only the head of the ranking matters: the biggest `head` candidates are
+    // kept in a min-heap while scanning, (retained size, lower ordinal first).
+    let head = limit.max(1) * 64;
+    let key = |n: NodeIdx| (analysis.retained.get(n.idx()), std::cmp::Reverse(n));
+    let mut heap = std::collections::BinaryHeap::with_capacity(head + 1);
+    for n in graph.nodes().filter(|&n| eligible(n)) {
+        let k = key(n);
+        if heap.len() < head {
+            heap.push(std::cmp::Reverse(k));
+        } else if heap.peek().is_some_and(|std::cmp::Reverse(min)| k > *min) {
+            heap.pop();
+            heap.push(std::cmp::Reverse(k));
+        }
     }
-    candidates.sort_unstable_by(by_size);
+    // Biggest first; equal sizes by ordinal.
+    let candidates: Vec<NodeIdx> = heap
+        .into_sorted_vec()
+        .into_iter()
+        .map(|std::cmp::Reverse((_, std::cmp::Reverse(n)))| n)
+        .collect();
     let mut chosen: Vec<NodeIdx> = Vec::new();
     let mut chosen_set: HashSet<NodeIdx> = HashSet::new();
     let root = graph.root();
