@@ -12,12 +12,14 @@ use crate::weakmap::WeakMapNames;
 /// An edge is dropped when it is weak, a self edge, a WeakMap table→value
 /// ephemeron edge, a shortcut edge from anywhere but the root, or an edge
 /// from a node that is not page-owned to a page-owned node.
+/// Also returns every node's count of essential retaining edges.
 pub(crate) fn essential_edges(
     graph: &HeapGraph,
     page_owned: &BitVec,
     weakmaps: &mut WeakMapNames,
-) -> BitVec {
+) -> (BitVec, Vec<u32>) {
     let mut essential = BitVec::new(graph.edge_count());
+    let mut retainers = vec![0u32; graph.node_count()];
     let root = graph.root();
     for n in graph.nodes() {
         let node_flag = page_owned.get(n.idx());
@@ -45,9 +47,10 @@ pub(crate) fn essential_edges(
                 }
             }
             essential.set(e.idx());
+            retainers[child.idx()] += 1;
         }
     }
-    essential
+    (essential, retainers)
 }
 
 /// The dominator tree and retained sizes.
@@ -79,19 +82,18 @@ pub(crate) struct Dominators {
 /// second thread while the tree is mapped back to node ordinals.
 pub(crate) fn compute(
     graph: &HeapGraph,
-    essential: &BitVec,
+    (essential, retainers): (BitVec, Vec<u32>),
     shallow: impl FnOnce() -> Vec<u32> + Send,
 ) -> Dominators {
     let node_count = graph.node_count();
     let n = node_count;
     let mut has_essential_retainer = BitVec::new(node_count);
-    for src in graph.nodes() {
-        for e in graph.edges(src) {
-            if essential.get(e as usize) {
-                has_essential_retainer.set(graph.edge_target(EdgeIdx(e)).idx());
-            }
+    for (v, &c) in retainers.iter().enumerate() {
+        if c != 0 {
+            has_essential_retainer.set(v);
         }
     }
+    let essential = &essential;
     let walk = Walk {
         graph,
         essential,
@@ -116,15 +118,11 @@ pub(crate) fn compute(
     debug_assert_eq!(count as usize, n);
 
     // Predecessor lists by DFS number over essential edges, the DFS parent
-    // first: counted into `first[w]`, then filled backwards so that `first[w]`
-    // ends at the start of w's list.
+    // first: sized by the retainer counts, then filled backwards so that
+    // `first[w]` ends at the start of w's list.
     let mut first = vec![0u32; n + 2];
-    for src in graph.nodes() {
-        for e in graph.edges(src) {
-            if essential.get(e as usize) {
-                first[number[graph.edge_target(EdgeIdx(e)).idx()] as usize] += 1;
-            }
-        }
+    for (v, c) in retainers.into_iter().enumerate() {
+        first[number[v] as usize] = c;
     }
     let mut end = 0u32;
     for f in first.iter_mut() {

@@ -104,10 +104,8 @@ impl Analysis {
         progress(Phase::Dominators);
         let essential = dominators::essential_edges(graph, &page_owned, &mut weakmaps);
         drop(page_owned);
-        let doms = dominators::compute(graph, &essential, || {
-            passes::shallow_sizes(graph, &detached)
-        });
-        drop(essential);
+        let doms =
+            dominators::compute(graph, essential, || passes::shallow_sizes(graph, &detached));
         let shallow = doms.shallow;
         progress(Phase::ClassNames);
         let mut class_names = ClassNames::new_for(graph);
