@@ -3,6 +3,7 @@
 use heapsnap::{EdgeIdx, EdgeKind, HeapGraph, NodeIdx};
 
 use crate::Analysis;
+use crate::bits::BitVec;
 
 /// One hop of a retainer path: `from --edge--> to`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,16 +74,8 @@ pub fn retainer_step(graph: &HeapGraph, analysis: &Analysis, n: NodeIdx) -> Opti
     if n == root || d == 1 {
         return None;
     }
-    let src = analysis.retainer_table(graph).from[n.idx()];
-    if src == u32::MAX {
-        return None;
-    }
-    let src = NodeIdx(src);
-    // The first strong edge of the most preferred kind from `src` to `n`.
-    let e = graph
-        .edge_indices(src)
-        .filter(|&e| graph.edge_target(e) == n && graph.edge_kind(e) != EdgeKind::Weak)
-        .min_by_key(|&e| (edge_preference(graph.edge_kind(e)), e))?;
+    let e = analysis.retainer_table(graph).edge(n)?;
+    let src = graph.edge_source(e);
     let sd = analysis.distance[src.idx()];
     Some(RetainerStep {
         step: PathStep {
@@ -94,42 +87,59 @@ pub fn retainer_step(graph: &HeapGraph, analysis: &Analysis, n: NodeIdx) -> Opti
     })
 }
 
-/// Per node, the retainer [`retainer_step`] goes to, or `u32::MAX`.
+/// Per node, the edge [`retainer_step`] takes to reach it.
 pub(crate) struct RetainerTable {
-    from: Vec<u32>,
+    /// An edge index where `found` is set; otherwise nothing retains the node.
+    edge: Vec<u32>,
+    found: BitVec,
 }
 
 impl RetainerTable {
-    /// One pass over all edges, sources in ordinal order and their edges in
-    /// order, keeping the first strictly better (distance, edge preference).
+    /// Two passes over all edges (sources in ordinal order, their edges in
+    /// order): the best (distance, edge preference) per target, then the first
+    /// edge with that key, written over it. One `u32` per node, no more.
     pub(crate) fn build(graph: &HeapGraph, distance: &[i32]) -> RetainerTable {
         let n = graph.node_count();
-        let mut from = vec![u32::MAX; n];
-        // The preference of the edge from `from`, for comparing candidates.
-        let mut preference = vec![u8::MAX; n];
+        // (distance << 2 | preference); distances never come near 2^30.
+        let key = |sd: i32, kind: EdgeKind| {
+            ((sd as u32).min((1 << 30) - 1) << 2) | u32::from(edge_preference(kind))
+        };
+        let mut edge = vec![u32::MAX; n];
+        let strong_edges = |src: NodeIdx| {
+            graph
+                .edge_indices(src)
+                .map(move |e| (e, graph.edge_kind(e)))
+                .filter(|&(_, kind)| kind != EdgeKind::Weak)
+        };
         for src in graph.nodes() {
             let sd = distance[src.idx()];
             if sd < 0 {
                 continue;
             }
-            for e in graph.edge_indices(src) {
-                let kind = graph.edge_kind(e);
-                if kind == EdgeKind::Weak {
-                    continue;
-                }
+            for (e, kind) in strong_edges(src) {
                 let t = graph.edge_target(e).idx();
-                let p = edge_preference(kind);
-                let better = match from[t] {
-                    u32::MAX => true,
-                    f => (sd, p) < (distance[f as usize], preference[t]),
-                };
-                if better {
-                    from[t] = src.0;
-                    preference[t] = p;
+                edge[t] = edge[t].min(key(sd, kind));
+            }
+        }
+        let mut found = BitVec::new(n);
+        for src in graph.nodes() {
+            let sd = distance[src.idx()];
+            if sd < 0 {
+                continue;
+            }
+            for (e, kind) in strong_edges(src) {
+                let t = graph.edge_target(e).idx();
+                if !found.get(t) && edge[t] == key(sd, kind) {
+                    edge[t] = e.0;
+                    found.set(t);
                 }
             }
         }
-        RetainerTable { from }
+        RetainerTable { edge, found }
+    }
+
+    fn edge(&self, n: NodeIdx) -> Option<EdgeIdx> {
+        self.found.get(n.idx()).then(|| EdgeIdx(self.edge[n.idx()]))
     }
 }
 
