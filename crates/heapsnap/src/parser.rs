@@ -705,6 +705,18 @@ impl Parser {
         while i < n {
             let c = chunk[i];
             if c.wrapping_sub(b'0') < 10 {
+                if matches!(phase, IntPhase::First | IntPhase::Value) {
+                    let (next, next_phase) = match section {
+                        Section::Nodes => self.fast_ints::<false>(chunk, i, phase)?,
+                        Section::Edges => self.fast_ints::<true>(chunk, i, phase)?,
+                        _ => (i, phase),
+                    };
+                    if next != i {
+                        i = next;
+                        phase = next_phase;
+                        continue;
+                    }
+                }
                 let mut v = match phase {
                     IntPhase::Number => acc,
                     IntPhase::First | IntPhase::Value => 0,
@@ -799,6 +811,72 @@ impl Parser {
             depth,
         };
         Ok(i)
+    }
+
+    /// The fast path through `nodes` and `edges`, entered at the first digit
+    /// of a number. Numbers that end inside the chunk and are followed by `,`
+    /// (with or without whitespace around it) or `]` are read 8 bytes at a
+    /// time and stored record by record, with the errors [`Parser::emit`]
+    /// gives, at the same offsets. It stops at a number boundary before
+    /// anything else (a number of 16 digits or more, a byte that is neither
+    /// a digit nor a separator, the last 16 bytes of the chunk) and returns
+    /// where it stopped: the byte-at-a-time loop of [`Parser::scan_ints`]
+    /// goes on from there in the same state it would have reached itself.
+    #[inline(always)]
+    fn fast_ints<const EDGES: bool>(
+        &mut self,
+        chunk: &[u8],
+        start: usize,
+        mut phase: IntPhase,
+    ) -> Result<(usize, IntPhase), ParseError> {
+        let fields = if EDGES {
+            self.b.edge.fields
+        } else {
+            self.b.node_field_count
+        };
+        let mut i = start;
+        let mut rec_len = self.b.rec_len;
+        while let Some(w) = chunk.get(i..).and_then(|rest| rest.first_chunk::<16>()) {
+            let Some((v, len)) = leading_number(w) else {
+                break;
+            };
+            let end = i + len;
+            let (next, next_phase) = match w[len] {
+                b',' => (end + 1, IntPhase::Value),
+                b']' => (end, IntPhase::After),
+                c if is_ws(c) => {
+                    let mut k = end + 1;
+                    while k < chunk.len() && is_ws(chunk[k]) {
+                        k += 1;
+                    }
+                    if chunk.get(k) == Some(&b',') {
+                        (k + 1, IntPhase::Value)
+                    } else {
+                        (k, IntPhase::After)
+                    }
+                }
+                _ => break,
+            };
+            self.b.rec[rec_len % 16] = v;
+            rec_len += 1;
+            if rec_len == fields {
+                rec_len = 0;
+                self.b.rec_len = 0;
+                let pushed = if EDGES {
+                    self.push_edge()
+                } else {
+                    self.push_node()
+                };
+                pushed.map_err(|k| self.err(end, k))?;
+            }
+            i = next;
+            phase = next_phase;
+            if phase == IntPhase::After {
+                break;
+            }
+        }
+        self.b.rec_len = rec_len;
+        Ok((i, phase))
     }
 
     #[inline(always)]
@@ -1404,6 +1482,62 @@ fn build_graph(header: Header, b: Builder) -> Result<HeapGraph, ErrorKind> {
     })
 }
 
+/// Eight ASCII zeros: XOR with a word of digits gives their values.
+const ZEROS: u64 = u64::from_le_bytes([b'0'; 8]);
+
+/// The high bit of every byte of `x` (a word XORed with [`ZEROS`]) that was
+/// not an ASCII digit. Only the lowest marked byte is exact: the carry out of
+/// a non-digit byte may mark the byte above it too.
+#[inline(always)]
+fn non_digits(x: u64) -> u64 {
+    // A byte below 10 stays below 0x80 after adding 0x76 (and carries
+    // nothing out); from 10 up to 0x7f it reaches the high bit; from 0x80 up
+    // it had it already.
+    (x.wrapping_add(0x7676_7676_7676_7676) | x) & 0x8080_8080_8080_8080
+}
+
+/// The number written by eight digit values (0..=9), the first (most
+/// significant) in the lowest byte, as `u64::from_le_bytes` reads text:
+/// pairs, then quads, then the whole, by multiplications (as simdjson does).
+#[inline(always)]
+fn eight_digits(x: u64) -> u64 {
+    let pairs = x.wrapping_mul(10).wrapping_add(x >> 8);
+    let lo = pairs & 0x0000_00FF_0000_00FF;
+    let hi = (pairs >> 16) & 0x0000_00FF_0000_00FF;
+    lo.wrapping_mul(100 + (1_000_000 << 32))
+        .wrapping_add(hi.wrapping_mul(1 + (10_000 << 32)))
+        >> 32
+}
+
+const POW10: [u64; 8] = [1, 10, 100, 1_000, 10_000, 100_000, 1_000_000, 10_000_000];
+
+/// The number at the start of `w` and its digit count, if `w` starts with
+/// 1 to 15 digits (so the byte after them is in `w` too, and the value
+/// cannot overflow).
+#[inline(always)]
+fn leading_number(w: &[u8; 16]) -> Option<(u64, usize)> {
+    let both = u128::from_le_bytes(*w);
+    let x = both as u64 ^ ZEROS;
+    let m = non_digits(x);
+    if m != 0 {
+        let len = m.trailing_zeros() as usize / 8;
+        if len == 0 {
+            return None;
+        }
+        // The digits move to the top bytes; the zero bytes below them are
+        // leading zeros.
+        return Some((eight_digits(x << (64 - 8 * len)), len));
+    }
+    let y = (both >> 64) as u64 ^ ZEROS;
+    let m = non_digits(y);
+    if m == 0 {
+        return None;
+    }
+    let len = m.trailing_zeros() as usize / 8;
+    let low = y.checked_shl(64 - 8 * len as u32).map_or(0, eight_digits);
+    Some((eight_digits(x) * POW10[len % 8] + low, 8 + len))
+}
+
 #[inline]
 fn is_ws(c: u8) -> bool {
     matches!(c, b' ' | b'\n' | b'\r' | b'\t')
@@ -1428,6 +1562,73 @@ pub fn parse_bytes(bytes: &[u8]) -> Result<HeapGraph, ParseError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn slow_leading_number(w: &[u8; 16]) -> Option<(u64, usize)> {
+        let len = w.iter().take_while(|c| c.is_ascii_digit()).count();
+        if len == 0 || len > 15 {
+            return None;
+        }
+        let text = std::str::from_utf8(&w[..len]).unwrap();
+        Some((text.parse().unwrap(), len))
+    }
+
+    #[test]
+    fn non_digits_finds_the_first_non_digit_whatever_follows() {
+        for pos in 0..8 {
+            for b in 0..=255u8 {
+                for fill in [b'0', b'9', b',', 0xff, 0x00, b'9' + 1] {
+                    let mut w = [b'7'; 8];
+                    w[pos] = b;
+                    for c in &mut w[pos + 1..] {
+                        *c = fill;
+                    }
+                    let m = non_digits(u64::from_le_bytes(w) ^ ZEROS);
+                    let want = w.iter().position(|c| !c.is_ascii_digit());
+                    let got = (m != 0).then(|| m.trailing_zeros() as usize / 8);
+                    assert_eq!(got, want, "{w:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn leading_number_matches_str_parse() {
+        let mut state = 0x1234_5678_9abc_def1u64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let tails: [&[u8]; 6] = [b",", b"]", b"\n,", b" ", b"x", b"0123456789012345"];
+        for _ in 0..200_000 {
+            let len = (next() % 18) as usize;
+            let mut w = [0u8; 16];
+            for (k, c) in w.iter_mut().enumerate() {
+                *c = if k < len {
+                    b'0' + (next() % 10) as u8
+                } else {
+                    let t = tails[(next() % 6) as usize];
+                    t[(k - len) % t.len()]
+                };
+            }
+            if next() % 4 == 0 {
+                // Any byte at all after the digits.
+                if len < 16 {
+                    w[len] = next() as u8;
+                }
+            }
+            assert_eq!(leading_number(&w), slow_leading_number(&w), "{w:?}");
+        }
+        let mut w = *b"999999999999999,";
+        assert_eq!(leading_number(&w), Some((999_999_999_999_999, 15)));
+        w[15] = b'9';
+        assert_eq!(leading_number(&w), None);
+        assert_eq!(leading_number(b"00000000,1234567"), Some((0, 8)));
+        assert_eq!(leading_number(b"12345678,1234567"), Some((12_345_678, 8)));
+        assert_eq!(leading_number(b"0000000000000007"), None);
+        assert_eq!(leading_number(b",000000000000007"), None);
+    }
 
     #[test]
     fn node_of_divides_exactly() {
