@@ -838,6 +838,14 @@ impl Parser {
         let mut rec_len = self.b.rec_len;
         while let Some(w) = chunk.get(i..).and_then(|rest| rest.first_chunk::<16>()) {
             let Some((v, len)) = leading_number(w) else {
+                if is_ws(w[0]) {
+                    // Whitespace before a number (",\n" between records).
+                    i += 1;
+                    while i < chunk.len() && is_ws(chunk[i]) {
+                        i += 1;
+                    }
+                    continue;
+                }
                 break;
             };
             let end = i + len;
