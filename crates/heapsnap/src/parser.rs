@@ -137,13 +137,105 @@ impl Builder {
         let _ = self.edge_counts.try_reserve_exact(n);
     }
 
+    /// Reserves the edge columns (`edge_type` only comes to life if the
+    /// types cannot be packed into the names, see [`Builder::unpack_edge_types`]).
     fn reserve_edges(&mut self, header: &Header, bytes_left: Option<u64>) {
         let efc = header.layout.edge_field_count.max(1) as u64;
         let bound = bytes_left.map_or(MAX_BLIND_RESERVE * 4, |b| b / (2 * efc));
         let n = usize::try_from(header.edge_count.min(bound)).unwrap_or(usize::MAX);
-        let _ = self.edge_type.try_reserve_exact(n);
         let _ = self.edge_name.try_reserve_exact(n);
         let _ = self.edge_to.try_reserve_exact(n);
+    }
+
+    /// Leaves the packed edge layout for good: splits the types out of the
+    /// names read so far into their own column.
+    #[cold]
+    fn unpack_edge_types(&mut self) {
+        let shift = self.edge.shift;
+        let _ = self.edge_type.try_reserve_exact(self.edge_name.capacity());
+        self.edge_type
+            .extend(self.edge_name.iter().map(|&w| (w >> shift) as u8));
+        for w in &mut self.edge_name {
+            *w &= (1 << shift) - 1;
+        }
+        self.edges_packed = false;
+    }
+}
+
+/// Bits of an edge name word left for the name when the edge type goes into
+/// the bits above them (`edge_type_names` needs `32 - shift` bits).
+fn edge_type_shift(header: &Header) -> u32 {
+    let type_bits = u32::BITS - (header.edge_type_names.len().max(2) as u32 - 1).leading_zeros();
+    u32::BITS - type_bits
+}
+
+/// What storing an edge record needs, fixed once "edges" opens (the node
+/// count is final by then).
+#[derive(Debug, Default, Clone, Copy)]
+struct EdgeCtx {
+    fields: usize,
+    ty: usize,
+    name: usize,
+    to: usize,
+    /// Number of declared edge types.
+    types: u64,
+    /// Node field count, and `ceil(2^64 / nfc)` to divide by it (0 if nfc < 2).
+    nfc: u64,
+    recip: u64,
+    nodes: u64,
+    /// Where the type goes in a packed name word.
+    shift: u32,
+    /// Bit set of the edge types whose `name_or_index` is an index, not a string.
+    index_named: [u64; 4],
+}
+
+impl EdgeCtx {
+    fn new(header: &Header, nodes: usize) -> EdgeCtx {
+        let l = &header.layout;
+        let nfc = l.node_field_count as u64;
+        let mut index_named = [0u64; 4];
+        for (t, name) in header.edge_type_names.iter().enumerate().take(256) {
+            if EdgeKind::from_name(name).has_index_name() {
+                index_named[t / 64] |= 1 << (t % 64);
+            }
+        }
+        EdgeCtx {
+            fields: l.edge_field_count,
+            ty: l.edge_type,
+            name: l.edge_name,
+            to: l.edge_to_node,
+            types: header.edge_type_names.len() as u64,
+            nfc,
+            recip: if nfc >= 2 { u64::MAX / nfc + 1 } else { 0 },
+            nodes: nodes as u64,
+            shift: edge_type_shift(header),
+            index_named,
+        }
+    }
+
+    /// The node ordinal a `to_node` value points to, if it is a multiple of
+    /// the node field count (whether that node exists is checked by the caller).
+    #[inline(always)]
+    fn node_of(&self, to: u64) -> Option<u64> {
+        if to <= u64::from(u32::MAX) && self.recip != 0 {
+            // Lemire, Kaser & Kurz, "Faster remainder by direct computation"
+            // (2019): for a 32-bit n and M = ceil(2^64 / d), d divides n iff
+            // n * M mod 2^64 < M, and n / d is the high word of n * M.
+            if to.wrapping_mul(self.recip) < self.recip {
+                Some(((u128::from(to) * u128::from(self.recip)) >> 64) as u64)
+            } else {
+                None
+            }
+        } else if self.nfc != 0 && to.is_multiple_of(self.nfc) {
+            Some(to / self.nfc)
+        } else {
+            None
+        }
+    }
+
+    #[inline(always)]
+    fn is_index_named(&self, ty: u64) -> bool {
+        (self.index_named[(ty as usize / 64) % 4] >> (ty % 64)) & 1 != 0
     }
 }
 
@@ -169,6 +261,12 @@ struct Builder {
     detachedness: Vec<u8>,
     nodes_done: bool,
 
+    edge: EdgeCtx,
+    /// While true, `edge_name` holds each edge's type in the bits from
+    /// `edge.shift` up and `edge_type` is empty (every snapshot V8 writes).
+    edges_packed: bool,
+    /// The largest name of an edge whose type takes a string name.
+    max_string_edge_name: u32,
     edge_type: Vec<u8>,
     edge_name: Vec<u32>,
     edge_to: Vec<NodeIdx>,
@@ -227,7 +325,7 @@ impl Parser {
 
     /// Number of edges read so far.
     pub fn edges_read(&self) -> usize {
-        self.b.edge_type.len()
+        self.b.edge_to.len()
     }
 
     fn err(&self, pos: usize, kind: ErrorKind) -> ParseError {
@@ -432,6 +530,8 @@ impl Parser {
                         .size_hint
                         .map(|h| h.saturating_sub(self.base + pos as u64));
                     self.b.reserve_edges(header, left);
+                    self.b.edge = EdgeCtx::new(header, self.b.node_type.len());
+                    self.b.edges_packed = true;
                 }
                 Ok(State::Ints {
                     section,
@@ -605,6 +705,18 @@ impl Parser {
         while i < n {
             let c = chunk[i];
             if c.wrapping_sub(b'0') < 10 {
+                if matches!(phase, IntPhase::First | IntPhase::Value) {
+                    let (next, next_phase) = match section {
+                        Section::Nodes => self.fast_ints::<false>(chunk, i, phase)?,
+                        Section::Edges => self.fast_ints::<true>(chunk, i, phase)?,
+                        _ => (i, phase),
+                    };
+                    if next != i {
+                        i = next;
+                        phase = next_phase;
+                        continue;
+                    }
+                }
                 let mut v = match phase {
                     IntPhase::Number => acc,
                     IntPhase::First | IntPhase::Value => 0,
@@ -701,6 +813,80 @@ impl Parser {
         Ok(i)
     }
 
+    /// The fast path through `nodes` and `edges`, entered at the first digit
+    /// of a number. Numbers that end inside the chunk and are followed by `,`
+    /// (with or without whitespace around it) or `]` are read 8 bytes at a
+    /// time and stored record by record, with the errors [`Parser::emit`]
+    /// gives, at the same offsets. It stops at a number boundary before
+    /// anything else (a number of 16 digits or more, a byte that is neither
+    /// a digit nor a separator, the last 16 bytes of the chunk) and returns
+    /// where it stopped: the byte-at-a-time loop of [`Parser::scan_ints`]
+    /// goes on from there in the same state it would have reached itself.
+    #[inline(always)]
+    fn fast_ints<const EDGES: bool>(
+        &mut self,
+        chunk: &[u8],
+        start: usize,
+        mut phase: IntPhase,
+    ) -> Result<(usize, IntPhase), ParseError> {
+        let fields = if EDGES {
+            self.b.edge.fields
+        } else {
+            self.b.node_field_count
+        };
+        let mut i = start;
+        let mut rec_len = self.b.rec_len;
+        while let Some(w) = chunk.get(i..).and_then(|rest| rest.first_chunk::<16>()) {
+            let Some((v, len)) = leading_number(w) else {
+                if is_ws(w[0]) {
+                    // Whitespace before a number (",\n" between records).
+                    i += 1;
+                    while i < chunk.len() && is_ws(chunk[i]) {
+                        i += 1;
+                    }
+                    continue;
+                }
+                break;
+            };
+            let end = i + len;
+            let (next, next_phase) = match w[len] {
+                b',' => (end + 1, IntPhase::Value),
+                b']' => (end, IntPhase::After),
+                c if is_ws(c) => {
+                    let mut k = end + 1;
+                    while k < chunk.len() && is_ws(chunk[k]) {
+                        k += 1;
+                    }
+                    if chunk.get(k) == Some(&b',') {
+                        (k + 1, IntPhase::Value)
+                    } else {
+                        (k, IntPhase::After)
+                    }
+                }
+                _ => break,
+            };
+            self.b.rec[rec_len % 16] = v;
+            rec_len += 1;
+            if rec_len == fields {
+                rec_len = 0;
+                self.b.rec_len = 0;
+                let pushed = if EDGES {
+                    self.push_edge()
+                } else {
+                    self.push_node()
+                };
+                pushed.map_err(|k| self.err(end, k))?;
+            }
+            i = next;
+            phase = next_phase;
+            if phase == IntPhase::After {
+                break;
+            }
+        }
+        self.b.rec_len = rec_len;
+        Ok((i, phase))
+    }
+
     #[inline(always)]
     fn emit(&mut self, section: Section, v: u64) -> Result<(), ErrorKind> {
         match section {
@@ -714,14 +900,10 @@ impl Parser {
                 }
             }
             Section::Edges => {
-                let nf = self
-                    .header
-                    .as_ref()
-                    .map_or(3, |h| h.layout.edge_field_count);
                 let b = &mut self.b;
                 b.rec[b.rec_len] = v;
                 b.rec_len += 1;
-                if b.rec_len == nf {
+                if b.rec_len == b.edge.fields {
                     b.rec_len = 0;
                     self.push_edge()?;
                 }
@@ -801,15 +983,50 @@ impl Parser {
 
     #[inline(always)]
     fn push_edge(&mut self) -> Result<(), ErrorKind> {
+        let b = &self.b;
+        let e = &b.edge;
+        let r = &b.rec;
+        let ty = r[e.ty % 16];
+        let name = r[e.name % 16];
+        let ord = e.node_of(r[e.to % 16]);
+        let (ord, name) = match (ord, u32::try_from(name)) {
+            (Some(ord), Ok(name)) if ty < e.types && ord < e.nodes => (ord, name),
+            _ => self.checked_edge()?,
+        };
+        let b = &mut self.b;
+        let e = &b.edge;
+        if !e.is_index_named(ty) {
+            b.max_string_edge_name = b.max_string_edge_name.max(name);
+        }
+        let shift = e.shift;
+        if b.edges_packed && name < 1 << shift {
+            b.edge_name.push(name | (ty as u32) << shift);
+        } else {
+            if b.edges_packed {
+                b.unpack_edge_types();
+            }
+            b.edge_type.push(ty as u8);
+            b.edge_name.push(name);
+        }
+        b.edge_to.push(NodeIdx(ord as u32));
+        Ok(())
+    }
+
+    /// The edge record in `rec` checked step by step, for the first problem
+    /// in a fixed order (the fast checks of [`Parser::push_edge`] only tell
+    /// that there is one): node ordinal and name.
+    #[cold]
+    #[inline(never)]
+    fn checked_edge(&self) -> Result<(u64, u32), ErrorKind> {
         let h = self.header.as_ref().expect("header before edges");
         let l = &h.layout;
-        let b = &mut self.b;
+        let b = &self.b;
         let r = &b.rec;
+        let edge = b.edge_to.len();
         let ty = r[l.edge_type];
         if ty >= h.edge_type_names.len() as u64 {
             return Err(ErrorKind::Inconsistent(format!(
-                "edge {} has type {ty}, but only {} edge types are declared",
-                b.edge_type.len(),
+                "edge {edge} has type {ty}, but only {} edge types are declared",
                 h.edge_type_names.len()
             )));
         }
@@ -817,22 +1034,17 @@ impl Parser {
         let nfc = l.node_field_count as u64;
         if !to.is_multiple_of(nfc) {
             return Err(ErrorKind::Inconsistent(format!(
-                "edge {} points to node index {to}, which is not a multiple of the node field count {nfc}",
-                b.edge_type.len()
+                "edge {edge} points to node index {to}, which is not a multiple of the node field count {nfc}"
             )));
         }
         let ord = to / nfc;
         if ord >= b.node_type.len() as u64 {
             return Err(ErrorKind::Inconsistent(format!(
-                "edge {} points to node {ord}, but there are only {} nodes",
-                b.edge_type.len(),
+                "edge {edge} points to node {ord}, but there are only {} nodes",
                 b.node_type.len()
             )));
         }
-        b.edge_type.push(ty as u8);
-        b.edge_name.push(to_u32(r[l.edge_name], "edges")?);
-        b.edge_to.push(NodeIdx(ord as u32));
-        Ok(())
+        Ok((ord, to_u32(r[l.edge_name], "edges")?))
     }
 
     fn open_trace_children(&mut self) -> Result<(), ErrorKind> {
@@ -867,7 +1079,7 @@ impl Parser {
         }
         b.rec_len = 0;
         if let Some(h) = &self.header {
-            check_count(section, h, b.node_type.len(), b.edge_type.len())?;
+            check_count(section, h, b.node_type.len(), b.edge_to.len())?;
         }
         if section == Section::Nodes {
             b.nodes_done = true;
@@ -1094,7 +1306,7 @@ fn check_count(
 
 fn build_graph(header: Header, b: Builder) -> Result<HeapGraph, ErrorKind> {
     let node_count = b.node_type.len();
-    let edge_count = b.edge_type.len();
+    let edge_count = b.edge_to.len();
     check_count(Section::Nodes, &header, node_count, edge_count)?;
     check_count(Section::Edges, &header, node_count, edge_count)?;
     if node_count == 0 {
@@ -1162,11 +1374,18 @@ fn build_graph(header: Header, b: Builder) -> Result<HeapGraph, ErrorKind> {
         .iter()
         .map(|t| NodeKind::from_name(t))
         .collect();
-    for (e, (&t, &name)) in b.edge_type.iter().zip(&b.edge_name).enumerate() {
-        if !edge_kind_of[t as usize].has_index_name() && name >= string_count {
-            return Err(ErrorKind::Inconsistent(format!(
-                "edge {e} names string {name}, but there are only {string_count} strings"
-            )));
+    if b.max_string_edge_name >= string_count {
+        let shift = b.edges_packed.then_some(b.edge.shift);
+        for (e, &word) in b.edge_name.iter().enumerate() {
+            let (t, name) = match shift {
+                Some(s) => ((word >> s) as usize, word & ((1 << s) - 1)),
+                None => (b.edge_type[e] as usize, word),
+            };
+            if !edge_kind_of[t].has_index_name() && name >= string_count {
+                return Err(ErrorKind::Inconsistent(format!(
+                    "edge {e} names string {name}, but there are only {string_count} strings"
+                )));
+            }
         }
     }
 
@@ -1218,20 +1437,12 @@ fn build_graph(header: Header, b: Builder) -> Result<HeapGraph, ErrorKind> {
         detachedness.resize(node_count, 0);
     }
 
-    // Edge types go into the high bits of the names when every name leaves
-    // room for them (always, in practice: 7 types need 3 bits).
-    let type_bits = u32::BITS - (header.edge_type_names.len().max(2) as u32 - 1).leading_zeros();
-    let shift = u32::BITS - type_bits;
-    let mut edge_type = b.edge_type;
-    let mut edge_name = b.edge_name;
-    let mut edge_type_shift = None;
-    if edge_name.iter().all(|&name| name < 1 << shift) {
-        for (name, &t) in edge_name.iter_mut().zip(&edge_type) {
-            *name |= u32::from(t) << shift;
-        }
-        edge_type = Vec::new();
-        edge_type_shift = Some(shift);
-    }
+    // Edge types went into the high bits of the names as the edges were read
+    // (leaving `edge_type` empty), unless some name left no room for them (in
+    // practice names always do: 7 types need 3 bits).
+    let edge_type = b.edge_type;
+    let edge_name = b.edge_name;
+    let edge_type_shift = b.edges_packed.then_some(b.edge.shift);
 
     Ok(HeapGraph {
         node_kind_of,
@@ -1257,6 +1468,62 @@ fn build_graph(header: Header, b: Builder) -> Result<HeapGraph, ErrorKind> {
     })
 }
 
+/// Eight ASCII zeros: XOR with a word of digits gives their values.
+const ZEROS: u64 = u64::from_le_bytes([b'0'; 8]);
+
+/// The high bit of every byte of `x` (a word XORed with [`ZEROS`]) that was
+/// not an ASCII digit. Only the lowest marked byte is exact: the carry out of
+/// a non-digit byte may mark the byte above it too.
+#[inline(always)]
+fn non_digits(x: u64) -> u64 {
+    // A byte below 10 stays below 0x80 after adding 0x76 (and carries
+    // nothing out); from 10 up to 0x7f it reaches the high bit; from 0x80 up
+    // it had it already.
+    (x.wrapping_add(0x7676_7676_7676_7676) | x) & 0x8080_8080_8080_8080
+}
+
+/// The number written by eight digit values (0..=9), the first (most
+/// significant) in the lowest byte, as `u64::from_le_bytes` reads text:
+/// pairs, then quads, then the whole, by multiplications (as simdjson does).
+#[inline(always)]
+fn eight_digits(x: u64) -> u64 {
+    let pairs = x.wrapping_mul(10).wrapping_add(x >> 8);
+    let lo = pairs & 0x0000_00FF_0000_00FF;
+    let hi = (pairs >> 16) & 0x0000_00FF_0000_00FF;
+    lo.wrapping_mul(100 + (1_000_000 << 32))
+        .wrapping_add(hi.wrapping_mul(1 + (10_000 << 32)))
+        >> 32
+}
+
+const POW10: [u64; 8] = [1, 10, 100, 1_000, 10_000, 100_000, 1_000_000, 10_000_000];
+
+/// The number at the start of `w` and its digit count, if `w` starts with
+/// 1 to 15 digits (so the byte after them is in `w` too, and the value
+/// cannot overflow).
+#[inline(always)]
+fn leading_number(w: &[u8; 16]) -> Option<(u64, usize)> {
+    let both = u128::from_le_bytes(*w);
+    let x = both as u64 ^ ZEROS;
+    let m = non_digits(x);
+    if m != 0 {
+        let len = m.trailing_zeros() as usize / 8;
+        if len == 0 {
+            return None;
+        }
+        // The digits move to the top bytes; the zero bytes below them are
+        // leading zeros.
+        return Some((eight_digits(x << (64 - 8 * len)), len));
+    }
+    let y = (both >> 64) as u64 ^ ZEROS;
+    let m = non_digits(y);
+    if m == 0 {
+        return None;
+    }
+    let len = m.trailing_zeros() as usize / 8;
+    let low = y.checked_shl(64 - 8 * len as u32).map_or(0, eight_digits);
+    Some((eight_digits(x) * POW10[len % 8] + low, 8 + len))
+}
+
 #[inline]
 fn is_ws(c: u8) -> bool {
     matches!(c, b' ' | b'\n' | b'\r' | b'\t')
@@ -1276,4 +1543,95 @@ pub fn parse_bytes(bytes: &[u8]) -> Result<HeapGraph, ParseError> {
     let mut p = Parser::with_size_hint(bytes.len() as u64);
     p.feed(bytes)?;
     p.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn slow_leading_number(w: &[u8; 16]) -> Option<(u64, usize)> {
+        let len = w.iter().take_while(|c| c.is_ascii_digit()).count();
+        if len == 0 || len > 15 {
+            return None;
+        }
+        let text = std::str::from_utf8(&w[..len]).unwrap();
+        Some((text.parse().unwrap(), len))
+    }
+
+    #[test]
+    fn non_digits_finds_the_first_non_digit_whatever_follows() {
+        for pos in 0..8 {
+            for b in 0..=255u8 {
+                for fill in [b'0', b'9', b',', 0xff, 0x00, b'9' + 1] {
+                    let mut w = [b'7'; 8];
+                    w[pos] = b;
+                    for c in &mut w[pos + 1..] {
+                        *c = fill;
+                    }
+                    let m = non_digits(u64::from_le_bytes(w) ^ ZEROS);
+                    let want = w.iter().position(|c| !c.is_ascii_digit());
+                    let got = (m != 0).then(|| m.trailing_zeros() as usize / 8);
+                    assert_eq!(got, want, "{w:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn leading_number_matches_str_parse() {
+        let mut state = 0x1234_5678_9abc_def1u64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let tails: [&[u8]; 6] = [b",", b"]", b"\n,", b" ", b"x", b"0123456789012345"];
+        for _ in 0..200_000 {
+            let len = (next() % 18) as usize;
+            let mut w = [0u8; 16];
+            for (k, c) in w.iter_mut().enumerate() {
+                *c = if k < len {
+                    b'0' + (next() % 10) as u8
+                } else {
+                    let t = tails[(next() % 6) as usize];
+                    t[(k - len) % t.len()]
+                };
+            }
+            if next() % 4 == 0 {
+                // Any byte at all after the digits.
+                if len < 16 {
+                    w[len] = next() as u8;
+                }
+            }
+            assert_eq!(leading_number(&w), slow_leading_number(&w), "{w:?}");
+        }
+        let mut w = *b"999999999999999,";
+        assert_eq!(leading_number(&w), Some((999_999_999_999_999, 15)));
+        w[15] = b'9';
+        assert_eq!(leading_number(&w), None);
+        assert_eq!(leading_number(b"00000000,1234567"), Some((0, 8)));
+        assert_eq!(leading_number(b"12345678,1234567"), Some((12_345_678, 8)));
+        assert_eq!(leading_number(b"0000000000000007"), None);
+        assert_eq!(leading_number(b",000000000000007"), None);
+    }
+
+    #[test]
+    fn node_of_divides_exactly() {
+        for nfc in 2..=16u64 {
+            let ctx = EdgeCtx {
+                nfc,
+                recip: u64::MAX / nfc + 1,
+                ..EdgeCtx::default()
+            };
+            let probes = (0..100_000u64)
+                .chain((0..100_000).map(|k| u64::from(u32::MAX) - k))
+                .chain((0..100_000).map(|k| u64::from(u32::MAX) + k))
+                .chain((0..200_000u64).map(|k| k.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (k % 40)));
+            for to in probes {
+                let want = to.is_multiple_of(nfc).then(|| to / nfc);
+                assert_eq!(ctx.node_of(to), want, "{to} / {nfc}");
+            }
+        }
+    }
 }
