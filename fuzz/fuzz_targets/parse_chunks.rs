@@ -1,4 +1,5 @@
-//! The push parser's result does not depend on how the input is cut.
+//! The push parser's result does not depend on how the input is cut, nor on
+//! parsing the edges array apart on a second thread (`parse_parallel`).
 //!
 //! Input layout: byte 0 says how many chunk-size bytes follow (1..=8); each
 //! chunk-size byte `b` gives a chunk of `b + 1` bytes (cycled, so 1-byte chunks
@@ -6,7 +7,7 @@
 //! the rest is the snapshot text.
 #![no_main]
 
-use heapsnap::{Parser, parse_bytes};
+use heapsnap::{Parser, parse_bytes, parse_parallel};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -48,6 +49,16 @@ fuzz_target!(|data: &[u8]| {
             "whole: {:?}, in chunks of {sizes:?}: {:?}",
             whole.as_ref().err(),
             chunked.as_ref().err()
+        ),
+    }
+    let parallel = parse_parallel(text, sizes[0] as usize + 1, &|_| {}, &|_| {});
+    match (&whole, &parallel) {
+        (Ok(a), Ok(b)) => assert_eq!(format!("{a:?}"), format!("{b:?}")),
+        (Err(a), Err(b)) => assert_eq!(a, b),
+        _ => panic!(
+            "whole: {:?}, in parallel: {:?}",
+            whole.as_ref().err(),
+            parallel.as_ref().err()
         ),
     }
 });

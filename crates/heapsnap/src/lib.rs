@@ -18,4 +18,4 @@ pub use graph::{
     EdgeIdx, EdgeKind, HeapGraph, Location, NodeIdx, NodeKind, StrIdx, StringTable, TraceNode,
 };
 pub use meta::{Header, Layout};
-pub use parser::{Parser, parse_bytes};
+pub use parser::{Parser, parse_bytes, parse_parallel};

@@ -1038,10 +1038,10 @@ impl Parser {
             )));
         }
         let ord = to / nfc;
-        if ord >= b.node_type.len() as u64 {
+        if ord >= b.edge.nodes {
             return Err(ErrorKind::Inconsistent(format!(
                 "edge {edge} points to node {ord}, but there are only {} nodes",
-                b.node_type.len()
+                b.edge.nodes
             )));
         }
         Ok((ord, to_u32(r[l.edge_name], "edges")?))
@@ -1545,9 +1545,223 @@ pub fn parse_bytes(bytes: &[u8]) -> Result<HeapGraph, ParseError> {
     p.finish()
 }
 
+impl Parser {
+    fn in_nodes(&self) -> bool {
+        matches!(
+            self.state,
+            State::Ints {
+                section: Section::Nodes,
+                ..
+            }
+        )
+    }
+
+    /// A parser for the contents of the "edges" array alone, from absolute
+    /// offset `base` (just after its '['). Edge targets are checked against
+    /// the header's node count, which the "nodes" array must match anyway.
+    fn edges_apart(&self, base: u64) -> Option<Parser> {
+        let header = self.header.clone()?;
+        let mut p = Parser::new();
+        p.base = base;
+        p.size_hint = self.size_hint;
+        let left = self.size_hint.map(|h| h.saturating_sub(base));
+        p.b.reserve_edges(&header, left);
+        p.b.edge = EdgeCtx::new(&header, usize::try_from(header.node_count).ok()?);
+        p.b.edges_packed = true;
+        p.state = State::Ints {
+            section: Section::Edges,
+            phase: IntPhase::First,
+            acc: 0,
+            depth: 1,
+        };
+        p.header = Some(header);
+        Some(p)
+    }
+
+    /// Whether this parser stands right before the "edges" key at absolute
+    /// offset `key`, with the whole "nodes" array read and no error.
+    fn ready_for_edges(&self, key: u64) -> bool {
+        matches!(self.state, State::KeyOrEnd { first: false })
+            && self.failed.is_none()
+            && self.base == key
+            && self.b.nodes_done
+            && !self.seen.contains(&"edges")
+    }
+
+    /// Takes the edges `apart` parsed, as if the bytes up to `resume` (just
+    /// after the array) had been fed here. Only after [`Parser::ready_for_edges`].
+    fn adopt_edges(&mut self, apart: Parser, resume: u64) {
+        self.seen.push("edges");
+        let (b, a) = (&mut self.b, apart.b);
+        b.edge = a.edge;
+        b.edges_packed = a.edges_packed;
+        b.max_string_edge_name = a.max_string_edge_name;
+        b.edge_type = a.edge_type;
+        b.edge_name = a.edge_name;
+        b.edge_to = a.edge_to;
+        self.state = State::AfterValue;
+        self.base = resume;
+    }
+}
+
+/// Where the "edges" array of a snapshot held whole in memory starts, given
+/// that `from` is inside the "nodes" array: (opening quote of the "edges"
+/// key, its '['). `None` unless "edges" comes right after "nodes", as V8
+/// writes it. The nodes array holds no quote, so the next one is the key's;
+/// the search goes `chunk` bytes at a time, handing each to `release`.
+fn locate_edges(
+    bytes: &[u8],
+    from: usize,
+    chunk: usize,
+    release: &dyn Fn(std::ops::Range<usize>),
+) -> Option<(usize, usize)> {
+    let mut at = from;
+    let key = loop {
+        let end = (at + chunk).min(bytes.len());
+        let found = memchr::memchr(b'"', &bytes[at..end]).map(|p| at + p);
+        release(at..found.unwrap_or(end));
+        match found {
+            Some(q) => break q,
+            None if end == bytes.len() => return None,
+            None => at = end,
+        }
+    };
+    let mut i = key + b"\"edges\"".len();
+    if bytes.get(key..i)? != b"\"edges\"" {
+        return None;
+    }
+    let skip_ws = |mut i: usize| {
+        while bytes.get(i).is_some_and(|&c| is_ws(c)) {
+            i += 1;
+        }
+        i
+    };
+    i = skip_ws(i);
+    if bytes.get(i) != Some(&b':') {
+        return None;
+    }
+    i = skip_ws(i + 1);
+    (bytes.get(i) == Some(&b'[')).then_some((key, i))
+}
+
+/// Parses a whole snapshot held in memory (a mapped file), with the "edges"
+/// array, the biggest section, parsed on a second thread while this one
+/// reads the nodes. The result and any error are exactly those of feeding
+/// `bytes` to one [`Parser`] (on a surprising layout it does just that).
+///
+/// Bytes are read `chunk` at a time. `release(range)` is called for ranges
+/// not needed any more (the caller may drop their pages; they may be read
+/// again) and `parsed(n)` as `n` more bytes have been parsed (for progress).
+pub fn parse_parallel(
+    bytes: &[u8],
+    chunk: usize,
+    release: &(dyn Fn(std::ops::Range<usize>) + Sync),
+    parsed: &(dyn Fn(usize) + Sync),
+) -> Result<HeapGraph, ParseError> {
+    let chunk = chunk.max(1);
+    let feed = |p: &mut Parser, range: std::ops::Range<usize>| -> Result<(), ParseError> {
+        let mut at = range.start;
+        while at < range.end {
+            let end = (at + chunk).min(range.end);
+            p.feed(&bytes[at..end])?;
+            release(at..end);
+            parsed(end - at);
+            at = end;
+        }
+        Ok(())
+    };
+    let mut main = Parser::with_size_hint(bytes.len() as u64);
+    // The header, then into "nodes" (64 KiB at a time at most: headers are small).
+    let mut at = 0;
+    while at < bytes.len() && !main.in_nodes() {
+        let end = (at + chunk.min(64 << 10)).min(bytes.len());
+        feed(&mut main, at..end)?;
+        at = end;
+    }
+    let split = main
+        .in_nodes()
+        .then(|| locate_edges(bytes, at, chunk, release))
+        .flatten()
+        .and_then(|(key, open)| Some((key, open, main.edges_apart(open as u64 + 1)?)));
+    let Some((key, open, mut apart)) = split else {
+        feed(&mut main, at..bytes.len())?;
+        return main.finish();
+    };
+    let (nodes, apart, close) = std::thread::scope(|scope| {
+        let worker = scope.spawn(|| {
+            // Up to the first ']', the end of the edges array. An error stays
+            // in the parser (`failed`) and is reported in input order below.
+            let mut from = open + 1;
+            while from < bytes.len() {
+                let end = (from + chunk).min(bytes.len());
+                let close = memchr::memchr(b']', &bytes[from..end]).map(|p| from + p);
+                let stop = close.map_or(end, |c| c + 1);
+                if feed(&mut apart, from..stop).is_err() {
+                    return (apart, None);
+                }
+                if close.is_some() {
+                    return (apart, close);
+                }
+                from = end;
+            }
+            (apart, None)
+        });
+        let nodes = feed(&mut main, at..key);
+        let (apart, close) = worker
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p));
+        (nodes, apart, close)
+    });
+    // Errors in input order: the nodes first, then the edges.
+    nodes?;
+    let ready =
+        main.ready_for_edges(key as u64) && apart.b.edge.nodes == main.b.node_type.len() as u64;
+    match (ready, apart.failed.clone(), close) {
+        (true, Some(e), _) => {
+            main.failed = Some(e.clone());
+            return Err(e);
+        }
+        (true, None, Some(close)) if matches!(apart.state, State::AfterValue) => {
+            main.adopt_edges(apart, close as u64 + 1);
+            parsed(open + 1 - key);
+            feed(&mut main, close + 1..bytes.len())?;
+        }
+        _ => {
+            // Something unusual (or a truncated file): read it all here, in order.
+            drop(apart);
+            feed(&mut main, key..bytes.len())?;
+        }
+    }
+    main.finish()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `parse_parallel` does split a snapshot in V8's layout (the tests in
+    /// `tests/` check that splitting never changes a result or an error).
+    #[test]
+    fn the_edges_array_is_found_from_inside_the_nodes() {
+        let mut s = crate::synth::SynthSnapshot::with_root();
+        let a = s.node("object", "A", 10);
+        s.edge(0, "property", "a", a).edge(a, "property", "self", a);
+        let text = s.to_json();
+        let bytes = text.as_bytes();
+        let mut p = Parser::new();
+        let mut at = 0;
+        while !p.in_nodes() {
+            p.feed(&bytes[at..at + 1]).unwrap();
+            at += 1;
+        }
+        let released = std::cell::Cell::new(0);
+        let (key, open) = locate_edges(bytes, at, 3, &|r| released.set(released.get() + r.len()))
+            .expect("edges follow nodes");
+        assert!(text[key..].starts_with("\"edges\""));
+        assert_eq!(bytes[open], b'[');
+        assert_eq!(released.get(), key - at, "what was searched is released");
+        assert!(p.edges_apart(open as u64 + 1).is_some());
+    }
 
     fn slow_leading_number(w: &[u8; 16]) -> Option<(u64, usize)> {
         let len = w.iter().take_while(|c| c.is_ascii_digit()).count();

@@ -6,7 +6,7 @@ mod support;
 use heapsnap::synth::SynthSnapshot;
 use heapsnap::{ErrorKind, ParseError, Parser, parse_bytes};
 use proptest::prelude::*;
-use support::{parse_chunked, rich_snapshot, same};
+use support::{parse_chunked, parse_in_parallel, rich_snapshot, same};
 
 /// root -> global -> Map -> 2 sessions; each session has a name string.
 fn base() -> String {
@@ -22,10 +22,20 @@ fn base() -> String {
     s.to_json()
 }
 
-/// Parses whole and in 1-byte and 5-byte chunks; all three must agree.
+/// Parses whole, in 1-byte and 5-byte chunks and with the edges on a second
+/// thread; all must agree.
 fn parse(text: impl AsRef<[u8]>) -> Result<heapsnap::HeapGraph, ParseError> {
     let bytes = text.as_ref();
     let whole = parse_bytes(bytes);
+    for chunk in [1, 7, 4096] {
+        let parallel = parse_in_parallel(bytes, chunk);
+        assert!(
+            same(&whole, &parallel),
+            "in parallel with chunks of {chunk}: {:?} vs {:?}",
+            whole.as_ref().err(),
+            parallel.as_ref().err()
+        );
+    }
     for sizes in [[1usize], [5]] {
         let chunked = parse_chunked(bytes, &sizes, false);
         assert!(
@@ -102,6 +112,11 @@ fn every_prefix_is_truncated() {
     let complete = text.rfind('}').unwrap() + 1;
     for cut in 0..complete {
         let e = parse_bytes(&bytes[..cut]).expect_err("a prefix must not parse");
+        assert_eq!(
+            parse_in_parallel(&bytes[..cut], 16).err(),
+            Some(e.clone()),
+            "cut at {cut}"
+        );
         assert!(
             matches!(e.kind, ErrorKind::Truncated { .. }),
             "cut at {cut}: {e}"
@@ -125,6 +140,7 @@ proptest! {
         let chunked = parse_chunked(bytes, &sizes, false);
         prop_assert!(whole.is_err());
         prop_assert!(same(&whole, &chunked));
+        prop_assert!(same(&whole, &parse_in_parallel(bytes, sizes[0])));
     }
 
     /// Arbitrary bytes never panic, and chunking never changes the outcome.
@@ -133,6 +149,7 @@ proptest! {
         let whole = parse_bytes(&bytes);
         prop_assert!(whole.is_err());
         prop_assert!(same(&whole, &parse_chunked(&bytes, &sizes, false)));
+        prop_assert!(same(&whole, &parse_in_parallel(&bytes, sizes[0])));
     }
 }
 

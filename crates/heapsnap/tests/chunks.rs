@@ -6,7 +6,9 @@ mod support;
 use heapsnap::synth::SynthSnapshot;
 use heapsnap::{NodeIdx, StrIdx, parse_bytes};
 use proptest::prelude::*;
-use support::{Rng, encode_json_string, fingerprint, parse_chunked, rich_snapshot, same};
+use support::{
+    Rng, encode_json_string, fingerprint, parse_chunked, parse_in_parallel, rich_snapshot, same,
+};
 
 #[test]
 fn rich_snapshot_has_every_section() {
@@ -188,6 +190,8 @@ proptest! {
         prop_assert!(whole.is_ok(), "{:?}", whole.err());
         let chunked = parse_chunked(bytes, &sizes, hint);
         prop_assert!(same(&whole, &chunked), "{:?} vs {:?}", whole.err(), chunked.err());
+        let parallel = parse_in_parallel(bytes, sizes[0]);
+        prop_assert!(same(&whole, &parallel), "{:?} vs {:?}", whole.err(), parallel.err());
     }
 
     #[test]
@@ -223,6 +227,8 @@ proptest! {
         let whole = parse_bytes(&bytes);
         let chunked = parse_chunked(&bytes, &sizes, false);
         prop_assert!(same(&whole, &chunked), "{:?} vs {:?}", whole.err(), chunked.err());
+        let parallel = parse_in_parallel(&bytes, sizes[0]);
+        prop_assert!(same(&whole, &parallel), "{:?} vs {:?}", whole.err(), parallel.err());
         if let Err(e) = whole {
             prop_assert!(e.offset <= bytes.len() as u64, "{}", e);
             prop_assert!(!e.to_string().ends_with('.'), "{}", e);

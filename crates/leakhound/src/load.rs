@@ -4,7 +4,7 @@ use std::fs::File;
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
-use heapsnap::{HeapGraph, Parser};
+use heapsnap::HeapGraph;
 
 use crate::progress::Progress;
 
@@ -13,8 +13,9 @@ const CHUNK: usize = 8 << 20;
 
 /// Parses a finished `.heapsnapshot` file.
 ///
-/// The file is memory-mapped and fed to the parser in chunks; pages already
-/// parsed are released so the file text never sits in memory as a whole.
+/// The file is memory-mapped and fed to the parser in chunks (the edges array
+/// on a second thread); pages already parsed are released so the file text
+/// never sits in memory as a whole.
 pub fn load_snapshot(path: &Path, progress: &Progress) -> Result<HeapGraph> {
     let shown = path.display();
     let file = File::open(path).with_context(|| format!("{shown}: cannot open"))?;
@@ -34,25 +35,25 @@ pub fn load_snapshot(path: &Path, progress: &Progress) -> Result<HeapGraph> {
         .with_context(|| format!("{shown}: cannot map into memory"))?;
     let _ = map.advise(memmap2::Advice::Sequential);
     let bar = progress.bytes(len, &format!("parsing {}", file_name(path)));
-    let mut parser = Parser::with_size_hint(len);
-    let mut done = 0usize;
-    while done < map.len() {
-        let end = (done + CHUNK).min(map.len());
-        parser
-            .feed(&map[done..end])
-            .map_err(|e| anyhow::anyhow!("{shown}: {e}"))?;
-        release(&map, done, end);
-        done = end;
-        bar.set_position(done as u64);
-    }
+    // The edges array is parsed on a second thread; each parsed range is
+    // released and counted as soon as it is done.
+    let graph = heapsnap::parse_parallel(
+        &map,
+        CHUNK,
+        &|range: std::ops::Range<usize>| release(&map, range.start, range.end),
+        &|n| bar.inc(n as u64),
+    )
+    .map_err(|e| anyhow::anyhow!("{shown}: {e}"));
     bar.finish_and_clear();
-    parser.finish().map_err(|e| anyhow::anyhow!("{shown}: {e}"))
+    graph
 }
 
 /// Drops already-parsed pages of the mapping from memory.
 fn release(map: &memmap2::Mmap, start: usize, end: usize) {
     let page = 4096;
-    let start = start / page * page;
+    // Only whole pages inside the range: the pages at its ends may still be
+    // read by the other thread.
+    let start = start.div_ceil(page) * page;
     let end = end / page * page;
     if end > start {
         // SAFETY: no reference into [start, end) outlives this call: the parser

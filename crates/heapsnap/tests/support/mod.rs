@@ -43,6 +43,30 @@ pub fn same(a: &Result<HeapGraph, ParseError>, b: &Result<HeapGraph, ParseError>
     }
 }
 
+/// [`heapsnap::parse_parallel`] in pieces of `chunk` bytes, checking that the
+/// ranges it releases stay inside the input and that it reports every byte
+/// as parsed when it succeeds.
+pub fn parse_in_parallel(bytes: &[u8], chunk: usize) -> Result<HeapGraph, ParseError> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let parsed = AtomicUsize::new(0);
+    let r = heapsnap::parse_parallel(
+        bytes,
+        chunk,
+        &|range| assert!(range.start <= range.end && range.end <= bytes.len()),
+        &|n| {
+            parsed.fetch_add(n, Ordering::Relaxed);
+        },
+    );
+    if r.is_ok() {
+        assert_eq!(
+            parsed.load(Ordering::Relaxed),
+            bytes.len(),
+            "every byte parsed once"
+        );
+    }
+    r
+}
+
 /// A tiny deterministic generator (tests must not depend on global state).
 pub struct Rng(pub u64);
 
