@@ -235,3 +235,49 @@ proptest! {
         }
     }
 }
+
+/// A snapshot of a few MB; `big_index` goes on an element edge near the end.
+fn big_snapshot(big_index: u32) -> String {
+    let mut s = SynthSnapshot::with_root();
+    let mut rng = support::Rng(7);
+    for i in 0..40_000u64 {
+        s.node("object", &format!("C{}", i % 50), rng.below(1 << 20));
+    }
+    let count = s.nodes.len();
+    for e in 0..120_000usize {
+        let from = e * count / 120_000;
+        let to = rng.below(count as u64) as usize;
+        match e % 3 {
+            0 => s.edge(from, "property", &format!("p{}", e % 40), to),
+            1 => s.edge(from, "element", &(e % 1000).to_string(), to),
+            _ => s.edge(from, "internal", "map", to),
+        };
+    }
+    s.edge(count - 2, "element", &big_index.to_string(), 1);
+    s.edges.swap(110_000, 120_000);
+    s.to_json()
+}
+
+#[test]
+fn big_snapshots_in_big_chunks_give_the_same_graph_and_errors() {
+    for big in [5, u32::MAX - 1] {
+        let text = big_snapshot(big);
+        let whole = parse_bytes(text.as_bytes());
+        assert!(whole.is_ok(), "{:?}", whole.err());
+        for sizes in [vec![4096], vec![300_000, 1 << 20]] {
+            let chunked = parse_chunked(text.as_bytes(), &sizes, true);
+            assert!(same(&whole, &chunked), "big {big}, chunks of {sizes:?}");
+        }
+        // Broken near the end, and in the middle: the same error either way.
+        for at in [text.len() * 9 / 10, text.len() / 2] {
+            let at = at + text[at..].find(',').unwrap() + 1;
+            for bad in ["x", "-1", "99999999999999999999999", ",", "3 4"] {
+                let broken = format!("{}{bad}{}", &text[..at], &text[at..]);
+                let whole = parse_bytes(broken.as_bytes());
+                assert!(whole.is_err(), "{bad} at {at}");
+                let chunked = parse_chunked(broken.as_bytes(), &[4096], false);
+                assert!(same(&whole, &chunked), "{bad} at {at}");
+            }
+        }
+    }
+}
