@@ -95,22 +95,27 @@ impl Analysis {
     /// Runs the whole analysis.
     pub fn run(graph: &HeapGraph, mut progress: impl FnMut(Phase)) -> Analysis {
         let mut weakmaps = weakmap::WeakMapNames::default();
-        progress(Phase::Flags);
-        let detached = dom::Detached::compute(graph);
-        let page_owned = passes::page_owned(graph);
-        // The dominator tree comes first: it needs only the page-owned flags
-        // and the WeakMap names, so its working arrays are gone before shallow
-        // sizes, distances and class indexes are allocated.
-        progress(Phase::Dominators);
-        let essential = dominators::essential_edges(graph, &page_owned, &mut weakmaps);
-        drop(page_owned);
-        let doms =
-            dominators::compute(graph, essential, || passes::shallow_sizes(graph, &detached));
+        // Interface inference reads only the graph and needs little memory:
+        // it runs on a second thread beside the flags and the dominator tree.
+        let (interfaces, detached, doms) = std::thread::scope(|scope| {
+            let interfaces = scope.spawn(|| classes::infer_interfaces(graph));
+            progress(Phase::Flags);
+            let detached = dom::Detached::compute(graph);
+            let page_owned = passes::page_owned(graph);
+            // The dominator tree comes first: it needs only the page-owned
+            // flags and the WeakMap names, so its working arrays are gone
+            // before shallow sizes, distances and class indexes are allocated.
+            progress(Phase::Dominators);
+            let essential = dominators::essential_edges(graph, &page_owned, &mut weakmaps);
+            drop(page_owned);
+            let doms =
+                dominators::compute(graph, essential, || passes::shallow_sizes(graph, &detached));
+            (join(interfaces), detached, doms)
+        });
         let shallow = doms.shallow;
         progress(Phase::ClassNames);
         let mut class_names = ClassNames::new_for(graph);
         let mut class = classes::class_indexes(graph, &detached, &mut class_names);
-        let interfaces = classes::infer_interfaces(graph);
         classes::apply_interfaces(graph, &interfaces, &mut class_names, &mut class);
         // Class retained sizes walk the dominator tree; its child lists live
         // only for that walk, before the distances are allocated.
@@ -124,16 +129,16 @@ impl Analysis {
             &doms.retained,
             &doms.idom,
         );
+        // Statistics (a few bits per node) beside the distances.
         progress(Phase::Distances);
-        let distance = passes::distances(graph, &mut weakmaps);
+        let root_retained = doms.retained.get(graph.root().idx());
+        let (distance, statistics) = std::thread::scope(|scope| {
+            let statistics =
+                scope.spawn(|| stats::statistics(graph, &detached, &shallow, root_retained));
+            let distance = passes::distances(graph, &mut weakmaps);
+            (distance, join(statistics))
+        });
         drop(weakmaps);
-        progress(Phase::Statistics);
-        let statistics = stats::statistics(
-            graph,
-            &detached,
-            &shallow,
-            doms.retained.get(graph.root().idx()),
-        );
         Analysis {
             shallow,
             distance,
@@ -174,6 +179,12 @@ impl Analysis {
             .dominated
             .get_or_init(|| dominators::dominated_nodes(self.root, &self.idom));
         &children[first[n.idx()] as usize..first[n.idx() + 1] as usize]
+    }
+
+    /// Builds what [`retainer_path`] needs (one pass over the edges), for
+    /// callers that want that work done ahead, say on another thread.
+    pub fn prepare_retainer_paths(&self, graph: &HeapGraph) {
+        self.retainer_table(graph);
     }
 
     fn retainer_table(&self, graph: &HeapGraph) -> &paths::RetainerTable {
@@ -383,6 +394,13 @@ impl Classes<'_> {
             }
         }
     }
+}
+
+/// The result of a scoped thread; its panic goes on in the caller.
+fn join<T>(handle: std::thread::ScopedJoinHandle<'_, T>) -> T {
+    handle
+        .join()
+        .unwrap_or_else(|p| std::panic::resume_unwind(p))
 }
 
 /// Retained size per internal class key: the sum over instances (with a

@@ -129,7 +129,12 @@ pub fn build_report(
     top: usize,
 ) -> AnalyzeReport {
     let d = Describer::new(graph, analysis);
-    let mut aggs = analysis.class_summary(graph);
+    // The retainer paths' table is built on a second thread meanwhile.
+    let (mut aggs, chosen) = std::thread::scope(|scope| {
+        scope.spawn(|| analysis.prepare_retainer_paths(graph));
+        let aggs = analysis.class_summary(graph);
+        (aggs, top_objects(graph, analysis, top))
+    });
     aggs.sort_by(|a, b| {
         b.retained_size
             .cmp(&a.retained_size)
@@ -150,7 +155,7 @@ pub fn build_report(
             location: a.location.and(d.location(a.first)),
         })
         .collect();
-    let top_objects = top_objects(graph, analysis, top)
+    let top_objects = chosen
         .into_iter()
         .map(|n| TopObject {
             node: d.node(n),

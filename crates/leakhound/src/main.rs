@@ -108,65 +108,6 @@ fn fixed_mmap_threshold() {
     }
 }
 
-/// The system allocator, asking the kernel for transparent huge pages on big
-/// blocks (the graph's columns and per-node arrays, hundreds of MiB on a large
-/// snapshot): a fault per 2 MiB instead of per 4 KiB page. Where THP is off
-/// or `madvise` fails nothing changes.
-struct HugeBlocks;
-
-/// Blocks this big get the advice (smaller ones would round up to 2 MiB).
-const HUGE_BLOCK: usize = 8 << 20;
-
-impl HugeBlocks {
-    fn advise(ptr: *mut u8, size: usize) {
-        #[cfg(target_os = "linux")]
-        if size >= HUGE_BLOCK && !ptr.is_null() {
-            const HUGE_PAGE: usize = 2 << 20;
-            let start = (ptr as usize).next_multiple_of(HUGE_PAGE);
-            let end = (ptr as usize + size) / HUGE_PAGE * HUGE_PAGE;
-            if end > start {
-                // SAFETY: the range lies inside the block just allocated;
-                // MADV_HUGEPAGE changes how it is backed, never its contents.
-                unsafe {
-                    libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_HUGEPAGE);
-                }
-            }
-        }
-    }
-}
-
-// SAFETY: every call goes to `System` unchanged; `advise` only adds a hint.
-unsafe impl std::alloc::GlobalAlloc for HugeBlocks {
-    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
-        // SAFETY: forwarded with the caller's guarantees.
-        let p = unsafe { std::alloc::System.alloc(layout) };
-        Self::advise(p, layout.size());
-        p
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: std::alloc::Layout) -> *mut u8 {
-        // SAFETY: forwarded with the caller's guarantees.
-        let p = unsafe { std::alloc::System.alloc_zeroed(layout) };
-        Self::advise(p, layout.size());
-        p
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
-        // SAFETY: forwarded with the caller's guarantees.
-        unsafe { std::alloc::System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: std::alloc::Layout, new_size: usize) -> *mut u8 {
-        // SAFETY: forwarded with the caller's guarantees.
-        let p = unsafe { std::alloc::System.realloc(ptr, layout, new_size) };
-        Self::advise(p, new_size);
-        p
-    }
-}
-
-#[global_allocator]
-static ALLOCATOR: HugeBlocks = HugeBlocks;
-
 fn main() -> ExitCode {
     fixed_mmap_threshold();
     let cli = Cli::parse();
