@@ -12,6 +12,8 @@
 #                  1 ≈ 500-600 MB each); defaults to SCALE
 #   SKIP_DEVTOOLS=1, SKIP_MEMLAB=1, SKIP_FINDLEAKS=1   leave those runs out
 #   NODE_HEAP_MB   --max-old-space-size for the node tools (default 16384)
+#   RUNS           runs of each tool (default 1); the median time and the
+#                  highest peak RSS are reported (a 2-core VM varies by 20%)
 #
 # Needs: cargo, node + npm (the oracle is installed with `npm ci --prefix
 # oracle` and built if missing), and GNU time at /usr/bin/time — on Debian the
@@ -28,6 +30,7 @@ mkdir -p "$out"
 SCALE="${SCALE:-1}"
 LEAK_SCALE="${LEAK_SCALE:-$SCALE}"
 NODE_HEAP_MB="${NODE_HEAP_MB:-16384}"
+RUNS="${RUNS:-1}"
 
 log() { printf '== %s\n' "$*" >&2; }
 
@@ -75,17 +78,21 @@ trap 'rm -f "$results" "$results".time' EXIT
 measure() {
   local name="$1" bytes="$2" ok="$3"
   shift 3
-  log "$name: $*"
-  local status=0
-  /usr/bin/time -v -o "$results.time" "$@" >"$out/$name.stdout" 2>"$out/$name.stderr" || status=$?
-  local wall rss
-  wall="$(awk -F': ' '/Elapsed \(wall clock\)/ { n = split($2, p, ":"); s = 0; for (i = 1; i <= n; i++) s = s * 60 + p[i]; printf "%.2f", s }' "$results.time")"
-  rss="$(awk -F': ' '/Maximum resident set size/ { printf "%.0f", $2 / 1024 }' "$results.time")"
-  local verdict=ok
-  case " $ok " in *" $status "*) ;; *) verdict="failed($status)" ;; esac
+  local walls="" rss=0 status=0 verdict=ok run
+  for run in $(seq 1 "$RUNS"); do
+    log "$name (run $run of $RUNS): $*"
+    status=0
+    /usr/bin/time -v -o "$results.time" "$@" >"$out/$name.stdout" 2>"$out/$name.stderr" || status=$?
+    walls="$walls $(awk -F': ' '/Elapsed \(wall clock\)/ { n = split($2, p, ":"); s = 0; for (i = 1; i <= n; i++) s = s * 60 + p[i]; printf "%.2f", s }' "$results.time")"
+    rss="$(awk -F': ' -v m="$rss" '/Maximum resident set size/ { r = $2 / 1024; if (r > m) m = r } END { printf "%.0f", m }' "$results.time")"
+    case " $ok " in *" $status "*) ;; *) verdict="failed($status)" ;; esac
+  done
   if [ "$verdict" != ok ]; then
     log "$name failed with status $status; see $out/$name.stderr"
   fi
+  # The median wall time of the runs, the highest peak RSS.
+  local wall
+  wall="$(printf '%s\n' $walls | sort -n | awk '{ v[NR] = $1 } END { printf "%.2f", (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }')"
   printf '%s %s %s %s %s\n' "$name" "$wall" "$rss" "$(awk -v b="$bytes" 'BEGIN { printf "%.0f", b / 1048576 }')" "$verdict" >>"$results"
 }
 
@@ -115,6 +122,7 @@ echo "analyze: $(basename "$large") ($((large_bytes / 1048576)) MiB)"
 if [ -z "${SKIP_FINDLEAKS:-}" ]; then
   echo "find-leaks: $(basename "$leak")-{1,2,3}.heapsnapshot ($((leak_bytes / 1048576)) MiB together)"
 fi
+echo "runs per tool: $RUNS (median time, highest peak RSS)"
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo); $(node --version); $("$leakhound" --version 2>/dev/null || echo leakhound)"
 echo
 awk '
