@@ -154,6 +154,19 @@ fn is_plain_object(graph: &HeapGraph, n: NodeIdx) -> bool {
     graph.kind(n) == NodeKind::Object && graph.name(n) == "Object"
 }
 
+/// The string indexes of `n`'s property edge names, in edge order, into
+/// `out`: what interface inference and matching depend on, so their results
+/// are memoised by it.
+fn property_names(graph: &HeapGraph, n: NodeIdx, out: &mut Vec<u32>) {
+    out.clear();
+    out.extend(
+        graph
+            .edge_indices(n)
+            .filter(|&e| graph.edge_kind(e) == EdgeKind::Property)
+            .map(|e| graph.edge_name_or_index(e)),
+    );
+}
+
 /// `inferInterfaceDefinitions`: the popular property lists of plain objects.
 pub(crate) fn infer_interfaces(graph: &HeapGraph) -> Vec<InterfaceDefinition> {
     struct Candidate {
@@ -172,13 +185,7 @@ pub(crate) fn infer_interfaces(graph: &HeapGraph) -> Vec<InterfaceDefinition> {
             continue;
         }
         total += 1;
-        key.clear();
-        key.extend(
-            graph
-                .edge_indices(n)
-                .filter(|&e| graph.edge_kind(e) == EdgeKind::Property)
-                .map(|e| graph.edge_name_or_index(e)),
-        );
+        property_names(graph, n, &mut key);
         if let Some(&known) = seen.get(key.as_slice()) {
             if let Some(i) = known {
                 candidates[i].count += 1;
@@ -319,13 +326,7 @@ pub(crate) fn apply_interfaces(
         if !is_plain_object(graph, n) {
             continue;
         }
-        key.clear();
-        key.extend(
-            graph
-                .edge_indices(n)
-                .filter(|&e| graph.edge_kind(e) == EdgeKind::Property)
-                .map(|e| graph.edge_name_or_index(e)),
-        );
+        property_names(graph, n, &mut key);
         let matched = match seen.get(key.as_slice()) {
             Some(&m) => m,
             None => {

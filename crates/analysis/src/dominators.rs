@@ -376,8 +376,8 @@ mod tests {
     use crate::Analysis;
 
     /// An unreachable cycle is numbered one vertex at a time (DevTools' third
-    /// pass), which leaves buckets that are never emptied: their vertices get
-    /// the root as dominator, never themselves.
+    /// pass, where Lengauer–Tarjan's buckets are never emptied): its vertices
+    /// get the root as dominator, never themselves.
     #[test]
     fn unreachable_cycle_is_dominated_by_the_root() {
         let mut s = SynthSnapshot::with_root();

@@ -1,12 +1,13 @@
 //! DevTools-exact analysis of a [`HeapGraph`].
 //!
-//! [`Analysis::run`] computes, in DevTools' order and with DevTools' rules:
-//! page-owned flags, shallow-size transfer, the dominator tree by iterative
-//! Lengauer–Tarjan, retained sizes, distances, class names (with interface
-//! inference for plain objects) and statistics. (DevTools computes distances
-//! and class names before the dominator tree; neither feeds it, so running
-//! them afterwards gives the same results with a lower peak memory use.) The per-class Summary
-//! ([`Analysis::aggregates`]) and the Comparison view ([`diff::compare`]) are
+//! [`Analysis::run`] computes, with DevTools' rules: page-owned flags, the
+//! dominator tree (Lengauer–Tarjan semidominators, then Semi-NCA), shallow-size
+//! transfer, retained sizes, class names (with interface inference for plain
+//! objects), class retained sizes, distances and statistics. (DevTools computes
+//! distances and class names before the dominator tree; neither feeds it, so
+//! running them afterwards gives the same results with a lower peak memory
+//! use.) The per-class Summary ([`Analysis::aggregates`]) and the Comparison
+//! view ([`diff::compare`]) are
 //! built on top. Nothing here does IO.
 
 mod bits;
@@ -40,27 +41,20 @@ pub use stats::Statistics;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
     Flags,
-    ShallowSizes,
+    /// With shallow and retained sizes.
     Dominators,
-    RetainedSizes,
-    Distances,
     ClassNames,
-    Statistics,
+    /// With statistics (on a second thread).
+    Distances,
 }
 
 impl Phase {
     pub fn label(self) -> &'static str {
         match self {
             Phase::Flags => "marking page-owned objects",
-            Phase::ShallowSizes => "transferring shallow sizes",
-            // Shallow sizes are transferred while the dominator tree is
-            // finished (in a second thread), so `run` reports neither phase
-            // below on its own.
-            Phase::Distances => "computing distances",
-            Phase::ClassNames => "naming classes",
             Phase::Dominators => "building the dominator tree",
-            Phase::RetainedSizes => "summing retained sizes",
-            Phase::Statistics => "computing statistics",
+            Phase::ClassNames => "naming classes",
+            Phase::Distances => "computing distances",
         }
     }
 }

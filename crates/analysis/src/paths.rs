@@ -104,37 +104,30 @@ impl RetainerTable {
         let key = |sd: i32, kind: EdgeKind| {
             ((sd as u32).min((1 << 30) - 1) << 2) | u32::from(edge_preference(kind))
         };
-        let mut edge = vec![u32::MAX; n];
-        let strong_edges = |src: NodeIdx| {
-            graph
-                .edge_indices(src)
-                .map(move |e| (e, graph.edge_kind(e)))
-                .filter(|&(_, kind)| kind != EdgeKind::Weak)
-        };
-        for src in graph.nodes() {
-            let sd = distance[src.idx()];
-            if sd < 0 {
-                continue;
-            }
-            for (e, kind) in strong_edges(src) {
-                let t = graph.edge_target(e).idx();
-                edge[t] = edge[t].min(key(sd, kind));
-            }
-        }
-        let mut found = BitVec::new(n);
-        for src in graph.nodes() {
-            let sd = distance[src.idx()];
-            if sd < 0 {
-                continue;
-            }
-            for (e, kind) in strong_edges(src) {
-                let t = graph.edge_target(e).idx();
-                if !found.get(t) && edge[t] == key(sd, kind) {
-                    edge[t] = e.0;
-                    found.set(t);
+        // (target, edge, key) of every strong edge from a node with a distance.
+        let candidates = |f: &mut dyn FnMut(usize, EdgeIdx, u32)| {
+            for src in graph.nodes() {
+                let sd = distance[src.idx()];
+                if sd < 0 {
+                    continue;
+                }
+                for e in graph.edge_indices(src) {
+                    let kind = graph.edge_kind(e);
+                    if kind != EdgeKind::Weak {
+                        f(graph.edge_target(e).idx(), e, key(sd, kind));
+                    }
                 }
             }
-        }
+        };
+        let mut edge = vec![u32::MAX; n];
+        candidates(&mut |t, _, k| edge[t] = edge[t].min(k));
+        let mut found = BitVec::new(n);
+        candidates(&mut |t, e, k| {
+            if !found.get(t) && edge[t] == k {
+                edge[t] = e.0;
+                found.set(t);
+            }
+        });
         RetainerTable { edge, found }
     }
 
