@@ -37,23 +37,38 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct LeakThresholds {
-    /// Report a leak only when a cluster retains at least this much
-    #[arg(long, value_parser = parse_size, default_value = "256KiB")]
-    pub min_leak: u64,
+    /// Report a leak only when a cluster retains at least this much (default: 256KiB for
+    /// find-leaks, where the load between snapshots is unknown; none for hunt, which judges
+    /// growth per request)
+    #[arg(long, value_parser = parse_size)]
+    pub min_leak: Option<u64>,
+    /// hunt: report a leak only when it grows by at least this much per request, alike in
+    /// every load phase
+    #[arg(long, value_parser = parse_size, default_value = "100B")]
+    pub min_growth: u64,
     /// Report a leak only when a cluster has at least this many leaked objects
     #[arg(long, default_value_t = 1)]
     pub min_objects: usize,
     /// How many clusters to show
     #[arg(long, default_value_t = 5)]
     pub top: usize,
+    /// Show the full retainer path from the GC root (as DevTools' Retainers view) besides the
+    /// readable one
+    #[arg(long)]
+    pub full_path: bool,
 }
 
 impl LeakThresholds {
-    pub fn options(&self) -> Options {
+    /// Options for snapshots with `load` (requests) between consecutive ones; empty when unknown.
+    pub fn options(&self, load: &[f64]) -> Options {
+        let default_leak = if load.is_empty() { 256 * 1024 } else { 0 };
+        let min_leak = self.min_leak.unwrap_or(default_leak);
         Options {
-            min_cluster_bytes: self.min_leak,
+            min_cluster_bytes: min_leak,
             min_cluster_count: self.min_objects,
-            min_growth_bytes: self.min_leak,
+            min_growth_bytes: self.min_leak.unwrap_or(256 * 1024),
+            load: load.to_vec(),
+            min_growth_per_unit: self.min_growth as f64,
             max_results: self.top.max(1),
             ..Options::default()
         }
@@ -91,18 +106,79 @@ pub struct CodeRef {
     pub location: SourceLocation,
 }
 
+/// Where a readable path starts.
+#[derive(Serialize, schemars::JsonSchema)]
+pub struct AnchorReport {
+    pub kind: leaks::AnchorKind,
+    /// `cache` (a module variable), `globalThis.log`, `createDebug` (a function whose
+    /// property holds the leak), `module.exports`; a GC root's class when none is on the path.
+    pub name: String,
+    /// The script the anchor lives in.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+}
+
+/// One step of a readable path: how the code reaches the object, and its class.
+#[derive(Serialize, schemars::JsonSchema, Clone, PartialEq)]
+pub struct ReadableHop {
+    /// `.data`, `[3]`, `.get("k1")`, `captures req`; empty for V8-internal links.
+    pub access: String,
+    pub class: String,
+    pub id: u32,
+}
+
+/// A run of hops; `repeat` > 1 folds a linked list or a chain (`(.next Listener) ×300`).
+#[derive(Serialize, schemars::JsonSchema)]
+pub struct ReadableSegment {
+    pub hops: Vec<ReadableHop>,
+    pub repeat: usize,
+}
+
+/// The retainer path as a person would describe it: from the nearest meaningful anchor
+/// (module variable, global, static, exports) to the leaked object, repeats folded.
+#[derive(Serialize, schemars::JsonSchema)]
+pub struct ReadablePath {
+    pub anchor: AnchorReport,
+    /// `leak-cache.js: responseCache (Map) → .get("k1") {key, body, headers}`.
+    pub text: String,
+    pub segments: Vec<ReadableSegment>,
+}
+
+/// The object that holds a leak, named as code names it.
+#[derive(Serialize, schemars::JsonSchema)]
+pub struct HolderReport {
+    /// `configBus._events.reload`, `createDebug.instances`, `SessionCache.data`.
+    pub name: String,
+    /// The script where it lives.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    pub class: String,
+    /// Bytes it grew per request (hunt) or per interval between snapshots (find-leaks).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub growth_per_request: Option<f64>,
+}
+
 #[derive(Serialize, schemars::JsonSchema)]
 pub struct ClusterReport {
     pub rank: usize,
     pub pattern: Pattern,
     pub title: &'static str,
     pub advice: &'static str,
+    /// Leaked objects: leak roots and the objects of their class they chain (every listener
+    /// of a linked list).
     pub leaked_objects: usize,
+    /// Objects no other leaked object dominates (memlab's leak roots).
+    pub leak_roots: usize,
     pub retained_size: u64,
     pub self_size: u64,
     pub signature: String,
+    /// The readable path: from the nearest named anchor to the leaked object.
+    pub path: ReadablePath,
+    /// The full shortest path from a GC root, as DevTools' Retainers view shows it.
     pub retainer_path: RetainerPath,
     pub representative: NodeInfo,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub held_by: Option<HolderReport>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub holder: Option<NodeInfo>,
     /// Retained size of the holder in each snapshot (null where it did not exist).
@@ -114,13 +190,20 @@ pub struct ClusterReport {
 #[derive(Serialize, schemars::JsonSchema)]
 pub struct GrowingReport {
     pub object: NodeInfo,
+    /// The object named as code names it (`sessions`, `NodeCache.data`).
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
     pub pattern: Pattern,
     pub title: &'static str,
     pub advice: &'static str,
     pub sizes: Vec<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub growth_per_request: Option<f64>,
+    pub path: ReadablePath,
     pub retainer_path: RetainerPath,
     pub code: Vec<CodeRef>,
-    /// Whether this object is the holder of a leak cluster (shown with it).
+    /// Whether this object holds a leak cluster or lies on its path (shown with it).
     pub holds_cluster: bool,
 }
 
@@ -167,6 +250,7 @@ pub fn build_report(
     files: &[PathBuf],
     loaded: &[(HeapGraph, Analysis)],
     thresholds: &LeakThresholds,
+    load: &[f64],
 ) -> Result<LeakReport> {
     let snaps: Vec<Snap<'_>> = loaded
         .iter()
@@ -175,7 +259,7 @@ pub fn build_report(
             analysis: a,
         })
         .collect();
-    let report = leaks::find_leaks(&snaps, &thresholds.options())?;
+    let report = leaks::find_leaks(&snaps, &thresholds.options(load))?;
     let (g, a) = loaded.last().expect("at least three snapshots");
     let d = Describer::new(g, a);
     let clusters = report
@@ -187,12 +271,23 @@ pub fn build_report(
             pattern: c.pattern,
             title: c.pattern.title(),
             advice: c.pattern.advice(),
-            leaked_objects: c.roots.len(),
+            leaked_objects: c.leaked_objects,
+            leak_roots: c.roots.len(),
             retained_size: c.retained_size,
             self_size: c.self_size,
             signature: c.signature.clone(),
+            path: readable_path(&d, &c.readable, c.representative),
             retainer_path: d.path_from_steps(&c.path, c.representative),
             representative: d.node(c.representative),
+            held_by: c
+                .holder
+                .zip(c.holder_name.as_ref())
+                .map(|(h, n)| HolderReport {
+                    name: n.name.clone(),
+                    file: n.file.clone(),
+                    class: a.class_name(g, h).to_owned(),
+                    growth_per_request: c.growth_per_unit.map(round1),
+                }),
             holder: c.holder.map(|h| d.node(h)),
             holder_sizes: c.holder_sizes.clone(),
             code: user_code(c.code.iter().filter_map(|&n| code_ref(&d, n)).collect()),
@@ -204,13 +299,20 @@ pub fn build_report(
         .iter()
         .map(|gr| GrowingReport {
             object: d.node(gr.node),
+            name: gr.name.name.clone(),
+            file: gr.name.file.clone(),
             pattern: gr.pattern,
             title: gr.pattern.title(),
             advice: gr.pattern.advice(),
             sizes: gr.sizes.clone(),
+            growth_per_request: gr.growth_per_unit.map(round1),
+            path: readable_path(&d, &gr.readable, gr.node),
             retainer_path: d.path_from_steps(&gr.path, gr.node),
             code: user_code(gr.code.iter().filter_map(|&n| code_ref(&d, n)).collect()),
-            holds_cluster: report.clusters.iter().any(|c| c.holder == Some(gr.node)),
+            holds_cluster: report
+                .clusters
+                .iter()
+                .any(|c| c.holder == Some(gr.node) || c.path.iter().any(|s| s.to == gr.node)),
         })
         .collect();
     Ok(LeakReport {
@@ -232,6 +334,137 @@ pub fn build_report(
         ignored_clusters: report.minor_clusters,
         growing_objects,
     })
+}
+
+fn round1(x: f64) -> f64 {
+    (x * 10.0).round() / 10.0
+}
+
+/// The readable path of the leak finder, for the report: hops in code
+/// notation, repeated runs folded, and the one-line text.
+fn readable_path(d: &Describer<'_>, r: &leaks::Readable, leaked: NodeIdx) -> ReadablePath {
+    let g = d.graph;
+    let hops: Vec<ReadableHop> = r
+        .hops
+        .iter()
+        .map(|h| ReadableHop {
+            access: h.access.clone(),
+            class: if h.node == leaked {
+                d.short_name(h.node)
+            } else {
+                h.class.clone()
+            },
+            id: g.id(h.node),
+        })
+        .filter(|h| !h.access.is_empty() || h.id == g.id(leaked))
+        .collect();
+    let segments = fold_hops(hops);
+    let anchor = AnchorReport {
+        kind: r.anchor.kind,
+        name: r.anchor.name.clone(),
+        file: r.anchor.file.clone(),
+    };
+    let text = readable_text(&anchor, &segments);
+    ReadablePath {
+        anchor,
+        text,
+        segments,
+    }
+}
+
+/// Folds runs of three or more repeated hops (linked lists, closure chains;
+/// array indexes aside) into one segment with a repeat count.
+fn fold_hops(hops: Vec<ReadableHop>) -> Vec<ReadableSegment> {
+    let same = |x: &ReadableHop, y: &ReadableHop| {
+        let norm = |s: &str| {
+            if s.starts_with('[') && s[1..].starts_with(|c: char| c.is_ascii_digit()) {
+                "[]".to_owned()
+            } else {
+                s.to_owned()
+            }
+        };
+        norm(&x.access) == norm(&y.access) && x.class == y.class
+    };
+    let mut out: Vec<ReadableSegment> = Vec::new();
+    let mut i = 0;
+    while i < hops.len() {
+        let mut folded = false;
+        for len in 1..=4 {
+            if i + 3 * len > hops.len() {
+                break;
+            }
+            let mut reps = 1;
+            while i + (reps + 1) * len <= hops.len()
+                && (0..len).all(|k| same(&hops[i + k], &hops[i + reps * len + k]))
+            {
+                reps += 1;
+            }
+            if reps >= 3 {
+                out.push(ReadableSegment {
+                    hops: hops[i..i + len].to_vec(),
+                    repeat: reps,
+                });
+                i += reps * len;
+                folded = true;
+                break;
+            }
+        }
+        if !folded {
+            out.push(ReadableSegment {
+                hops: vec![hops[i].clone()],
+                repeat: 1,
+            });
+            i += 1;
+        }
+    }
+    out
+}
+
+/// Classes worth naming on a readable path (a plain object reached by a
+/// property is clear from the property name).
+fn shows_class(class: &str) -> bool {
+    class != "Object" && !class.starts_with("system / ")
+}
+
+/// `file: anchor (Class) → .a.b (Array) → [3] Function f`.
+fn readable_text(anchor: &AnchorReport, segments: &[ReadableSegment]) -> String {
+    let mut out = match (&anchor.kind, &anchor.file) {
+        (leaks::AnchorKind::Global | leaks::AnchorKind::GcRoot, _) | (_, None) => {
+            anchor.name.clone()
+        }
+        (_, Some(f)) => format!("{}: {}", fmt::short_path(f), anchor.name),
+    };
+    let hop_text = |h: &ReadableHop, last: bool| {
+        if last || shows_class(&h.class) {
+            format!("{} ({})", h.access, fmt::truncate(&h.class, 40))
+        } else {
+            h.access.clone()
+        }
+    };
+    let mut open = true; // the text so far ends in a name that accessors can follow
+    for (si, seg) in segments.iter().enumerate() {
+        let last_seg = si + 1 == segments.len();
+        if seg.repeat > 1 {
+            let inner: Vec<String> = seg.hops.iter().map(|h| hop_text(h, true)).collect();
+            out.push_str(&format!(" → ({}) ×{}", inner.join(" "), seg.repeat));
+            open = false;
+            continue;
+        }
+        let h = &seg.hops[0];
+        let text = hop_text(h, last_seg);
+        let chains = open && (h.access.starts_with('.') || h.access.starts_with('['));
+        if chains {
+            out.push_str(&text);
+        } else if h.access.is_empty() {
+            out.push_str(&format!(" → {}", fmt::truncate(&h.class, 40)));
+        } else {
+            out.push_str(&format!(" → {text}"));
+        }
+        // After a class note the next accessor starts a new hop:
+        // `configBus (EventEmitter) → ._events.reload (Array)`.
+        open = !text.ends_with(')');
+    }
+    out
 }
 
 /// Keeps code locations in the user's own scripts when there are any.
@@ -266,7 +499,7 @@ fn code_ref(d: &Describer<'_>, n: NodeIdx) -> Option<CodeRef> {
 }
 
 /// The text report; headings in color when `color` (a terminal without NO_COLOR).
-pub fn render(r: &LeakReport, color: bool) -> String {
+pub fn render(r: &LeakReport, color: bool, full_path: bool) -> String {
     let mut out = String::new();
     let sizes: Vec<String> = r
         .snapshots
@@ -296,42 +529,7 @@ pub fn render(r: &LeakReport, color: bool) -> String {
         return out;
     }
     for c in &r.clusters {
-        let heading = format!(
-            "#{} {} — {} leaked object{} retaining {}",
-            c.rank,
-            c.title,
-            c.leaked_objects,
-            if c.leaked_objects == 1 { "" } else { "s" },
-            fmt::bytes(c.retained_size)
-        );
-        out.push_str(&fmt::paint(&heading, "1;31", color));
-        out.push('\n');
-        out.push_str(&format!(
-            "   what:     {}",
-            describe_node(&c.representative)
-        ));
-        out.push('\n');
-        out.push_str(&format!("   retained: {}\n", c.retainer_path.render()));
-        if let Some(h) = &c.holder {
-            let sizes: Vec<String> = c
-                .holder_sizes
-                .iter()
-                .map(|s| s.map_or("-".to_owned(), fmt::bytes))
-                .collect();
-            out.push_str(&format!(
-                "   holder:   {} @{} grew {}\n",
-                h.class,
-                h.id,
-                sizes.join(" → ")
-            ));
-        }
-        for code in &c.code {
-            out.push_str(&format!(
-                "   code:     {} at {}\n",
-                code.function, code.location
-            ));
-        }
-        out.push_str(&format!("   fix:      {}\n\n", c.advice));
+        render_cluster(&mut out, c, color, full_path);
     }
     let growing: Vec<&GrowingReport> = r
         .growing_objects
@@ -345,54 +543,114 @@ pub fn render(r: &LeakReport, color: bool) -> String {
         for (i, gr) in growing.iter().enumerate() {
             let sizes: Vec<String> = gr.sizes.iter().map(|s| fmt::bytes(*s)).collect();
             let heading = format!(
-                "#{} {} — {} @{} grew {}",
+                "#{} {} — {} ({}) grew {}",
                 r.clusters.len() + i + 1,
                 gr.title,
+                gr.name,
                 gr.object.class,
-                gr.object.id,
                 sizes.join(" → ")
             );
             out.push_str(&fmt::paint(&heading, "1;33", color));
             out.push('\n');
-            out.push_str(&format!("   retained: {}\n", gr.retainer_path.render()));
-            for code in &gr.code {
-                out.push_str(&format!(
-                    "   code:     {} at {}\n",
-                    code.function, code.location
-                ));
+            if let Some(rate) = gr.growth_per_request {
+                out.push_str(&format!("   growth:   {}\n", fmt::per_request(rate)));
             }
+            out.push_str(&format!("   path:     {}\n", gr.path.text));
+            if full_path {
+                out.push_str(&format!("   gc root:  {}\n", gr.retainer_path.render()));
+            }
+            render_code(&mut out, &gr.code);
             out.push_str(&format!("   fix:      {}\n\n", gr.advice));
         }
     }
     out
 }
 
-fn describe_node(n: &NodeInfo) -> String {
-    let mut s = format!(
-        "{} @{} ({} retained)",
-        n.class,
-        n.id,
-        fmt::bytes(n.retained_size)
+fn render_code(out: &mut String, code: &[CodeRef]) {
+    for c in code {
+        let mut loc = c.location.clone();
+        loc.url = loc.url.as_deref().map(fmt::short_path);
+        out.push_str(&format!("   code:     {} at {loc}\n", c.function));
+    }
+}
+
+fn render_cluster(out: &mut String, c: &ClusterReport, color: bool, full_path: bool) {
+    let heading = format!(
+        "#{} {} — {} leaked object{} retaining {}",
+        c.rank,
+        c.title,
+        c.leaked_objects,
+        if c.leaked_objects == 1 { "" } else { "s" },
+        fmt::bytes(c.retained_size)
     );
+    out.push_str(&fmt::paint(&heading, "1;31", color));
+    out.push('\n');
+    out.push_str(&format!(
+        "   what:     {}\n",
+        describe_node(&c.representative)
+    ));
+    if let Some(h) = &c.held_by {
+        let sizes: Vec<String> = c
+            .holder_sizes
+            .iter()
+            .map(|s| s.map_or("-".to_owned(), fmt::bytes))
+            .collect();
+        let file = h
+            .file
+            .as_deref()
+            .map(|f| format!(" in {}", fmt::short_path(f)))
+            .unwrap_or_default();
+        let rate = h
+            .growth_per_request
+            .map(|r| format!(", {}", fmt::per_request(r)))
+            .unwrap_or_default();
+        out.push_str(&format!(
+            "   held by:  {} ({}){file}, grew {}{rate}\n",
+            h.name,
+            h.class,
+            sizes.join(" → ")
+        ));
+    }
+    out.push_str(&format!("   path:     {}\n", c.path.text));
+    if full_path {
+        out.push_str(&format!("   gc root:  {}\n", c.retainer_path.render()));
+    }
+    render_code(out, &c.code);
+    out.push_str(&format!("   fix:      {}\n\n", c.advice));
+}
+
+fn describe_node(n: &NodeInfo) -> String {
+    let mut s = n.class.clone();
     if !n.name.is_empty() && n.name != n.class {
         s.push_str(&format!(" {}", fmt::truncate(&n.name, 60)));
     }
+    s.push_str(&format!(
+        " @{} ({} retained)",
+        n.id,
+        fmt::bytes(n.retained_size)
+    ));
     if let Some(l) = &n.location {
-        s.push_str(&format!(" from {l}"));
+        let mut l = l.clone();
+        l.url = l.url.as_deref().map(fmt::short_path);
+        s.push_str(&format!(", made at {l}"));
     }
     s
 }
 
 pub fn run(args: &FindLeaksArgs, progress: &Progress) -> Result<std::process::ExitCode> {
     let loaded = load_all(&args.files, progress)?;
-    let report = build_report(&args.files, &loaded, &args.thresholds)?;
+    let report = build_report(&args.files, &loaded, &args.thresholds, &[])?;
     if let Some(p) = &args.html {
         output::write_html(p, &report)?;
     }
     let text = if args.json {
         output::json(&report)?
     } else {
-        render(&report, args.output.is_none() && fmt::stdout_color())
+        render(
+            &report,
+            args.output.is_none() && fmt::stdout_color(),
+            args.thresholds.full_path,
+        )
     };
     output::emit(args.output.as_deref(), &text)?;
     Ok(if report.leak_found {

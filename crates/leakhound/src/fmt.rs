@@ -68,6 +68,23 @@ pub fn paint(s: &str, sgr: &str, on: bool) -> String {
     }
 }
 
+/// A script name as a person in the project would write it: relative to the
+/// working directory when the script is under it, without `file://`.
+pub fn short_path(script: &str) -> String {
+    let path = script.strip_prefix("file://").unwrap_or(script);
+    if let Ok(cwd) = std::env::current_dir()
+        && let Ok(rel) = std::path::Path::new(path).strip_prefix(&cwd)
+    {
+        return rel.display().to_string();
+    }
+    path.to_owned()
+}
+
+/// A byte rate per request, e.g. `3.3 KiB per request`.
+pub fn per_request(rate: f64) -> String {
+    format!("{} per request", bytes(rate.max(0.0).round() as u64))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

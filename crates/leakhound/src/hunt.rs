@@ -25,9 +25,13 @@ pub struct HuntArgs {
     #[arg(long, default_value_t = 300)]
     pub requests: u32,
     /// Snapshots to take: a base after the warm-up, then one after each load phase (3 or more;
-    /// more snapshots make growth evidence stronger)
-    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(3..=20))]
+    /// a leak must grow alike in every phase, so more snapshots make the evidence stronger)
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(3..=20))]
     pub snapshots: u32,
+    /// Let the service settle this long after each load phase before the snapshot (in-flight
+    /// work finishes, short-lived cache entries expire, sockets close)
+    #[arg(long, value_parser = parse_duration, default_value = "2s")]
+    pub settle: Duration,
     /// Warm-up requests before the first snapshot (default: same as --requests)
     #[arg(long)]
     pub warmup: Option<u32>,
@@ -279,7 +283,7 @@ async fn hunt(args: &HuntArgs, t: &target::Target, progress: &Progress) -> Resul
         for (i, (phase, label, n)) in phases.iter().enumerate() {
             let started = Instant::now();
             load_phase(args, url.as_ref(), phase, *n).await?;
-            tokio::time::sleep(Duration::from_millis(200)).await;
+            tokio::time::sleep(args.settle).await;
             let path = dir.join(format!("{}-{label}.heapsnapshot", i + 1));
             let opts = CaptureOptions {
                 // The profiler stays on between snapshots so object ids match.
@@ -319,7 +323,9 @@ async fn hunt(args: &HuntArgs, t: &target::Target, progress: &Progress) -> Resul
         })
         .await
         .context("analysis failed")?;
-        let report = findleaks::build_report(&files, &analysed, &args.thresholds)?;
+        // The work between consecutive snapshots: growth is judged per request.
+        let load: Vec<f64> = phases[1..].iter().map(|p| f64::from(p.2)).collect();
+        let report = findleaks::build_report(&files, &analysed, &args.thresholds, &load)?;
         anyhow::Ok(report)
     }
     .await;
@@ -331,7 +337,11 @@ async fn hunt(args: &HuntArgs, t: &target::Target, progress: &Progress) -> Resul
     let text = if args.json {
         output::json(&report)?
     } else {
-        findleaks::render(&report, args.output.is_none() && fmt::stdout_color())
+        findleaks::render(
+            &report,
+            args.output.is_none() && fmt::stdout_color(),
+            args.thresholds.full_path,
+        )
     };
     output::emit(args.output.as_deref(), &text)?;
     Ok(if report.leak_found {

@@ -16,13 +16,18 @@
 
 mod ids;
 mod pattern;
+pub mod readable;
 mod signature;
+
+use std::collections::HashMap;
 
 use analysis::{Analysis, BASE_SYSTEM_DISTANCE, PathStep, retainer_path};
 use heapsnap::{HeapGraph, NodeIdx, NodeKind};
 
 pub use ids::IdIndex;
 pub use pattern::Pattern;
+use readable::Scripts;
+pub use readable::{Anchor, AnchorKind, HolderName, Readable};
 use signature::Signature;
 
 /// One analysed snapshot.
@@ -44,14 +49,23 @@ pub enum Error {
 }
 
 /// Thresholds of the leak finder.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Options {
-    /// A cluster retaining less than this is not reported as a leak.
+    /// A cluster retaining less than this is not reported as a leak (when the
+    /// load between snapshots is not known; with a known load, the rate per
+    /// unit of load decides).
     pub min_cluster_bytes: u64,
-    /// A cluster with fewer leak roots than this is not reported (unless it grows).
+    /// A cluster with fewer leaked objects than this is not reported (unless it grows).
     pub min_cluster_count: usize,
-    /// Growing objects must grow by at least this much from first to last snapshot.
+    /// Growing objects must grow by at least this much from first to last
+    /// snapshot (when the load is not known).
     pub min_growth_bytes: u64,
+    /// The work done between consecutive snapshots (requests), oldest first:
+    /// one entry per interval. Empty when unknown (equal work is assumed).
+    pub load: Vec<f64>,
+    /// With a known load: the least growth per unit of load (bytes per
+    /// request) that counts as a leak.
+    pub min_growth_per_unit: f64,
     /// How many clusters and growing objects to report.
     pub max_results: usize,
     /// Longest retainer path followed (linked lists of timers or closures
@@ -65,9 +79,26 @@ impl Default for Options {
             min_cluster_bytes: 256 * 1024,
             min_cluster_count: 1,
             min_growth_bytes: 256 * 1024,
+            load: Vec::new(),
+            min_growth_per_unit: 100.0,
             max_results: 10,
             max_path: 100_000,
         }
+    }
+}
+
+impl Options {
+    /// The load of each interval between `n` snapshots (1.0 each when unknown).
+    fn intervals(&self, n: usize) -> Vec<f64> {
+        if self.load.len() == n - 1 && self.load.iter().all(|&l| l > 0.0) {
+            self.load.clone()
+        } else {
+            vec![1.0; n - 1]
+        }
+    }
+
+    fn load_known(&self, n: usize) -> bool {
+        self.load.len() == n - 1 && self.load.iter().all(|&l| l > 0.0)
     }
 }
 
@@ -78,23 +109,33 @@ pub struct Cluster {
     pub signature: String,
     /// Leak roots in the final snapshot, biggest first.
     pub roots: Vec<NodeIdx>,
+    /// Leaked objects: the roots, and the objects of the same class each of
+    /// them holds in a chain (a linked list of listeners counts every listener).
+    pub leaked_objects: usize,
     /// Sum of the roots' retained sizes (disjoint: no root dominates another).
     pub retained_size: u64,
     pub self_size: u64,
     /// The biggest root; its path is shown.
     pub representative: NodeIdx,
-    /// Retainer path of the representative, root side first.
+    /// Retainer path of the representative from a GC root, root side first.
     pub path: Vec<PathStep>,
     /// Repeated stretches folded in `path`: (first step index, cycle length, repetitions).
     pub folds: Vec<(usize, usize, usize)>,
-    /// The last object on the path that already existed in the base snapshot.
+    /// The same path as a person would write it, from the nearest named anchor.
+    pub readable: Readable,
+    /// The last object on the path that already existed in the base snapshot
+    /// and dominates the leak: what grows.
     pub holder: Option<NodeIdx>,
+    /// The holder named as code would name it (`configBus._events.reload`).
+    pub holder_name: Option<HolderName>,
     /// Retained size of the holder in each snapshot where it exists (by id), oldest first.
     pub holder_sizes: Vec<Option<u64>>,
-    /// Whether the holder kept growing over the snapshots.
+    /// Whether the holder kept growing over the snapshots, in step with the load.
     pub growing: bool,
+    /// Bytes the holder grew per unit of load (per request), averaged over the intervals.
+    pub growth_per_unit: Option<f64>,
     pub pattern: Pattern,
-    /// Closures and constructors that tell where in the code this comes from, most specific first.
+    /// Where in the code the leaked objects are made and stored, most specific first.
     pub code: Vec<NodeIdx>,
 }
 
@@ -105,6 +146,9 @@ pub struct Growing {
     /// Retained size in each snapshot, oldest first.
     pub sizes: Vec<u64>,
     pub path: Vec<PathStep>,
+    pub readable: Readable,
+    pub name: HolderName,
+    pub growth_per_unit: Option<f64>,
     pub pattern: Pattern,
     /// Closures that tell where in the code this comes from, most specific first.
     pub code: Vec<NodeIdx>,
@@ -158,13 +202,57 @@ pub fn find_leaks(snaps: &[Snap<'_>], opts: &Options) -> Result<Report, Error> {
         }
     }
     let fin = snaps[last];
-    let g = fin.graph;
-    let a = fin.analysis;
+    let (candidate, candidate_count, candidate_bytes) = candidates(fin, &indexes);
+    let (roots, chains) = leak_roots(fin, &candidate);
+    drop(candidate);
+    let scripts = Scripts::new(fin.graph);
+    let ctx = Ctx {
+        snaps,
+        indexes: &indexes,
+        opts,
+        scripts: &scripts,
+    };
+    let clusters = merge_by_holder(
+        fin.graph,
+        group_by_signature(fin, &roots, opts)
+            .into_iter()
+            .map(|(sig, members)| ctx.cluster(sig, members, &chains))
+            .collect(),
+    );
+    let mut kept = Vec::new();
+    let mut minor = 0;
+    for c in clusters {
+        if ctx.passes(&c) {
+            kept.push(c);
+        } else {
+            minor += 1;
+        }
+    }
+    kept.sort_by(|x, y| {
+        y.retained_size
+            .cmp(&x.retained_size)
+            .then_with(|| x.signature.cmp(&y.signature))
+    });
+    kept.truncate(opts.max_results);
+    let growing = growing_objects(&ctx);
+    Ok(Report {
+        snapshot_count: snaps.len(),
+        candidate_count,
+        candidate_bytes,
+        clusters: kept,
+        minor_clusters: minor,
+        growing,
+    })
+}
 
-    // Candidates: new since the base, alive in every intermediate snapshot.
+/// Objects of the final snapshot new since the base and alive in every
+/// intermediate snapshot: (flags by node, count, shallow bytes).
+fn candidates(fin: Snap<'_>, indexes: &[IdIndex]) -> (Vec<bool>, usize, u64) {
+    let (g, a) = (fin.graph, fin.analysis);
+    let last = indexes.len() - 1;
     let mut candidate = vec![false; g.node_count()];
-    let mut candidate_count = 0;
-    let mut candidate_bytes = 0;
+    let mut count = 0;
+    let mut bytes = 0;
     for n in g.nodes() {
         let d = a.distance[n.idx()];
         if !(1..BASE_SYSTEM_DISTANCE).contains(&d) || !reportable(g, n) {
@@ -175,29 +263,68 @@ pub fn find_leaks(snaps: &[Snap<'_>], opts: &Options) -> Result<Report, Error> {
             continue;
         }
         candidate[n.idx()] = true;
-        candidate_count += 1;
-        candidate_bytes += u64::from(a.shallow[n.idx()]);
+        count += 1;
+        bytes += u64::from(a.shallow[n.idx()]);
     }
+    (candidate, count, bytes)
+}
 
-    // Leak roots: candidates with no candidate among their dominators.
+/// Leak roots (candidates with no candidate among their dominators), and
+/// for each root how many leaked objects it stands for: itself and the
+/// candidates of its class that it holds in a chain of direct dominators
+/// (the rest of a linked list of listeners, of timers, of closures).
+fn leak_roots(fin: Snap<'_>, candidate: &[bool]) -> (Vec<NodeIdx>, HashMap<NodeIdx, usize>) {
+    let (g, a) = (fin.graph, fin.analysis);
     let mut roots: Vec<NodeIdx> = Vec::new();
-    let mut stack: Vec<(NodeIdx, bool)> = vec![(g.root(), false)];
-    while let Some((n, under_candidate)) = stack.pop() {
+    let mut chains: HashMap<NodeIdx, usize> = HashMap::new();
+    // (node, the root above it, whether its dominator is in the root's chain)
+    let mut stack: Vec<(NodeIdx, Option<NodeIdx>, bool)> = vec![(g.root(), None, false)];
+    while let Some((n, root, parent_chained)) = stack.pop() {
         let is_cand = candidate[n.idx()];
-        if is_cand && !under_candidate {
-            roots.push(n);
-        }
-        let below = under_candidate || is_cand;
+        let (root, chained) = match root {
+            None if is_cand => {
+                roots.push(n);
+                chains.insert(n, 1);
+                (Some(n), true)
+            }
+            Some(r)
+                if is_cand
+                    && parent_chained
+                    && !reportable_chain_break(g, r)
+                    && a.class_name(g, n) == a.class_name(g, r) =>
+            {
+                *chains.entry(r).or_insert(1) += 1;
+                (Some(r), true)
+            }
+            // Internal links of a chain (a listener's closure, a context) keep it going.
+            Some(r) if is_cand && parent_chained && !reportable_chain_break(g, n) => {
+                (Some(r), true)
+            }
+            other => (other, false),
+        };
         for &c in a.dominated(n) {
-            stack.push((c, below));
+            stack.push((c, root, chained));
         }
     }
-    drop(candidate);
+    (roots, chains)
+}
 
-    // Cluster by normalised retainer path.
-    let mut by_sig: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+/// Whether a node ends a chain of leaked objects of one class: a chain runs
+/// through the objects of that class and the small objects between them
+/// (closures, contexts), not through strings or arrays they carry.
+fn reportable_chain_break(g: &HeapGraph, n: NodeIdx) -> bool {
+    !matches!(g.kind(n), NodeKind::Closure | NodeKind::Object)
+}
+
+fn group_by_signature(
+    fin: Snap<'_>,
+    roots: &[NodeIdx],
+    opts: &Options,
+) -> Vec<(Signature, Vec<NodeIdx>)> {
+    let (g, a) = (fin.graph, fin.analysis);
+    let mut by_sig: HashMap<String, usize> = HashMap::new();
     let mut groups: Vec<(Signature, Vec<NodeIdx>)> = Vec::new();
-    for &r in &roots {
+    for &r in roots {
         let path = retainer_path(g, a, r, opts.max_path);
         let sig = Signature::new(g, a, &path);
         match by_sig.get(&sig.key) {
@@ -208,10 +335,68 @@ pub fn find_leaks(snaps: &[Snap<'_>], opts: &Options) -> Result<Report, Error> {
             }
         }
     }
+    groups
+}
 
-    let mut clusters = Vec::new();
-    let mut minor = 0;
-    for (sig, mut members) in groups {
+/// Clusters that share a holder are one leak seen from several of its
+/// parts (a cache's values and its keys, entries under different keys):
+/// they are merged, the biggest part giving the path shown.
+fn merge_by_holder(g: &HeapGraph, mut clusters: Vec<Cluster>) -> Vec<Cluster> {
+    // Strings are usually the keys of what leaks: the objects show it better.
+    let strings = |c: &Cluster| g.kind(c.representative).is_string();
+    clusters.sort_by(|x, y| {
+        strings(x)
+            .cmp(&strings(y))
+            .then(y.retained_size.cmp(&x.retained_size))
+            .then_with(|| x.signature.cmp(&y.signature))
+    });
+    let mut out: Vec<Cluster> = Vec::new();
+    let mut by_holder: HashMap<NodeIdx, usize> = HashMap::new();
+    for c in clusters {
+        let Some(h) = c.holder else {
+            out.push(c);
+            continue;
+        };
+        match by_holder.get(&h) {
+            Some(&i) => {
+                // One leaked unit (a cache entry) can show as several objects (its
+                // key and its value): count the units of the biggest part.
+                let m = &mut out[i];
+                m.roots.extend(c.roots);
+                m.leaked_objects = m.leaked_objects.max(c.leaked_objects);
+                m.retained_size += c.retained_size;
+                m.self_size += c.self_size;
+            }
+            None => {
+                by_holder.insert(h, out.len());
+                out.push(c);
+            }
+        }
+    }
+    out
+}
+
+/// What building a cluster needs besides the cluster's own roots.
+struct Ctx<'s, 'a> {
+    snaps: &'s [Snap<'a>],
+    indexes: &'s [IdIndex],
+    opts: &'s Options,
+    scripts: &'s Scripts,
+}
+
+impl Ctx<'_, '_> {
+    fn fin(&self) -> Snap<'_> {
+        self.snaps[self.snaps.len() - 1]
+    }
+
+    fn cluster(
+        &self,
+        sig: Signature,
+        mut members: Vec<NodeIdx>,
+        chains: &HashMap<NodeIdx, usize>,
+    ) -> Cluster {
+        let fin = self.fin();
+        let (g, a) = (fin.graph, fin.analysis);
         members.sort_by(|&x, &y| {
             a.retained
                 .get(y.idx())
@@ -220,109 +405,157 @@ pub fn find_leaks(snaps: &[Snap<'_>], opts: &Options) -> Result<Report, Error> {
         });
         let retained_size: u64 = members.iter().map(|n| a.retained.get(n.idx())).sum();
         let self_size: u64 = members.iter().map(|n| u64::from(a.shallow[n.idx()])).sum();
+        let leaked_objects = members
+            .iter()
+            .map(|r| chains.get(r).copied().unwrap_or(1))
+            .sum();
         let representative = members[0];
-        let path = retainer_path(g, a, representative, opts.max_path);
-        // The holder: the nearest object on the path that existed in the base
-        // snapshot and dominates the leak (so its retained size contains it).
-        // In a doubly linked list the old neighbours on the path do not.
-        let dominators: std::collections::HashSet<NodeIdx> = {
-            let mut set = std::collections::HashSet::new();
-            let mut cur = representative;
-            while cur != g.root() && set.insert(cur) {
-                cur = a.idom[cur.idx()];
-            }
-            set
-        };
-        let holder_pos = path.iter().rposition(|s| {
-            dominators.contains(&s.from)
-                && indexes[0].contains(g.id(s.from))
-                && reportable(g, s.from)
-                && a.distance[s.from.idx()] > 1
-        });
+        let path = retainer_path(g, a, representative, self.opts.max_path);
+        let holder_pos = self.holder_position(&path, representative);
         let holder = holder_pos.map(|i| path[i].from);
-        let holder_sizes: Vec<Option<u64>> = match holder {
-            Some(h) => snaps
-                .iter()
-                .zip(&indexes)
-                .map(|(s, ix)| ix.get(g.id(h)).map(|n| s.analysis.retained.get(n.idx())))
-                .collect(),
-            None => vec![None; snaps.len()],
+        let holder_sizes = self.sizes_by_id(holder);
+        let (growing, growth_per_unit) = match holder {
+            Some(_) => self.growth(&holder_sizes),
+            // Without a holder to follow, a cluster needs several leak roots.
+            None => (members.len() >= 2, None),
         };
-        let growing = is_growing(&holder_sizes, retained_size, members.len(), snaps.len());
-        // Classify by the end of the path, from just above the holder: what
-        // lies nearer the roots (say a SIGTERM handler's closure) says
-        // nothing about this leak.
-        let tail_from = holder_pos.map_or(path.len().saturating_sub(4), |i| i.saturating_sub(2));
-        let pattern = pattern::classify(g, a, &path[tail_from..], &members);
-        let code = pattern::code_locations(g, &path, &members);
-        let cluster = Cluster {
+        // A scope that holds the leak is named by the variable that leads on.
+        let holder_name = holder_pos.filter(|&i| i > 0).map(|i| {
+            let scope = g.edge_kind(path[i].edge) == heapsnap::EdgeKind::Context;
+            readable::holder_name(g, a, self.scripts, &path, if scope { i } else { i - 1 })
+        });
+        let readable = readable::readable(g, a, self.scripts, &path, holder_pos);
+        let pattern = pattern::classify(g, a, &path, holder_pos, &readable, &members, &sig.folds);
+        let code = pattern::code_locations(g, a, &path, holder_pos, &members);
+        Cluster {
             signature: sig.display,
             roots: members,
+            leaked_objects,
             retained_size,
             self_size,
             representative,
             path,
             folds: sig.folds,
+            readable,
             holder,
+            holder_name,
             holder_sizes,
             growing,
+            growth_per_unit,
             pattern,
             code,
-        };
-        if cluster.retained_size >= opts.min_cluster_bytes
-            && cluster.roots.len() >= opts.min_cluster_count
-            && cluster.growing
-        {
-            clusters.push(cluster);
-        } else {
-            minor += 1;
         }
     }
-    clusters.sort_by(|x, y| {
-        y.retained_size
-            .cmp(&x.retained_size)
-            .then_with(|| x.signature.cmp(&y.signature))
-    });
-    clusters.truncate(opts.max_results);
 
-    let growing = growing_objects(snaps, &indexes, opts);
-    Ok(Report {
-        snapshot_count: snaps.len(),
-        candidate_count,
-        candidate_bytes,
-        clusters,
-        minor_clusters: minor,
-        growing,
-    })
-}
-
-/// A cluster is growing when its holder's retained size rose from each
-/// snapshot to the next after the base (1% noise allowed) by at least a
-/// quarter of what the cluster retains in all — with the same work between
-/// snapshots, a leak adds about as much again each time. Without a holder to
-/// follow, a cluster needs several leak roots.
-fn is_growing(holder_sizes: &[Option<u64>], retained: u64, roots: usize, n: usize) -> bool {
-    let sizes: Vec<u64> = holder_sizes[1..].iter().flatten().copied().collect();
-    if sizes.len() == n - 1 && sizes.len() >= 2 {
-        let steady = sizes.windows(2).all(|w| w[1] as f64 >= w[0] as f64 * 0.99);
-        let growth = sizes[sizes.len() - 1].saturating_sub(sizes[0]);
-        return steady && growth * 4 >= retained;
+    /// The holder: the nearest object on the path that existed in the base
+    /// snapshot and dominates the leak (so its retained size contains it).
+    /// In a doubly linked list the old neighbours on the path do not.
+    fn holder_position(&self, path: &[PathStep], representative: NodeIdx) -> Option<usize> {
+        let fin = self.fin();
+        let (g, a) = (fin.graph, fin.analysis);
+        let mut dominators = std::collections::HashSet::new();
+        let mut cur = representative;
+        while cur != g.root() && dominators.insert(cur) {
+            cur = a.idom[cur.idx()];
+        }
+        // An older member of the same chain (the last listener added before
+        // the base, in a linked list of listeners) is not what holds the
+        // leak: the object that holds the chain is.
+        let class = a.class_name(g, representative);
+        path.iter().rposition(|s| {
+            dominators.contains(&s.from)
+                && self.indexes[0].contains(g.id(s.from))
+                && reportable(g, s.from)
+                && a.distance[s.from.idx()] > 1
+                && a.class_name(g, s.from) != class
+        })
     }
-    roots >= 2
+
+    /// Retained size of a node of the final snapshot in each snapshot (by id).
+    fn sizes_by_id(&self, n: Option<NodeIdx>) -> Vec<Option<u64>> {
+        let g = self.fin().graph;
+        match n {
+            Some(h) => self
+                .snaps
+                .iter()
+                .zip(self.indexes)
+                .map(|(s, ix)| ix.get(g.id(h)).map(|n| s.analysis.retained.get(n.idx())))
+                .collect(),
+            None => vec![None; self.snaps.len()],
+        }
+    }
+
+    /// Whether sizes (one per snapshot) grew in step with the load: every
+    /// interval adds bytes, and no interval's growth per unit of load is
+    /// less than a third of another's (a cache filling up to its bound
+    /// grows fast, then slowly, then not at all; a leak grows alike in every
+    /// interval). Returns the verdict and the mean growth per unit.
+    fn growth(&self, sizes: &[Option<u64>]) -> (bool, Option<f64>) {
+        let load = self.opts.intervals(sizes.len());
+        let sizes: Vec<u64> = sizes.iter().flatten().copied().collect();
+        if sizes.len() != load.len() + 1 {
+            return (false, None);
+        }
+        let rates: Vec<f64> = sizes
+            .windows(2)
+            .zip(&load)
+            .map(|(w, l)| (w[1] as f64 - w[0] as f64) / l)
+            .collect();
+        let total: f64 = load.iter().sum();
+        let mean = (sizes[sizes.len() - 1] as f64 - sizes[0] as f64) / total;
+        let max = rates.iter().copied().fold(f64::MIN, f64::max);
+        let min = rates.iter().copied().fold(f64::MAX, f64::min);
+        let consistent = min > 0.0 && min * 3.0 >= max;
+        let known = self.opts.load_known(sizes.len());
+        (consistent, known.then_some(mean))
+    }
+
+    /// Whether a cluster is reported: it grows in step with the load and is
+    /// big enough, per unit of load when the load is known.
+    fn passes(&self, c: &Cluster) -> bool {
+        if !c.growing || c.leaked_objects < self.opts.min_cluster_count {
+            return false;
+        }
+        let n = self.snaps.len();
+        if self.opts.load_known(n) {
+            // The cluster is what the first interval's work left behind.
+            let per_unit = c.retained_size as f64 / self.opts.load[0];
+            per_unit >= self.opts.min_growth_per_unit
+                && c.retained_size >= self.opts.min_cluster_bytes
+        } else {
+            // Equal work between snapshots: the cluster, or what its holder
+            // gained over the series, must reach the threshold.
+            let sizes: Vec<u64> = c.holder_sizes.iter().flatten().copied().collect();
+            let gained = match (sizes.first(), sizes.last()) {
+                (Some(&f), Some(&l)) => l.saturating_sub(f),
+                _ => 0,
+            };
+            c.retained_size.max(gained) >= self.opts.min_cluster_bytes
+        }
+    }
 }
 
-fn growing_objects(snaps: &[Snap<'_>], indexes: &[IdIndex], opts: &Options) -> Vec<Growing> {
+fn growing_objects(ctx: &Ctx<'_, '_>) -> Vec<Growing> {
+    let (snaps, indexes, opts) = (ctx.snaps, ctx.indexes, ctx.opts);
     let last = snaps.len() - 1;
     let fin = snaps[last];
     let g = fin.graph;
     let a = fin.analysis;
-    let mut found: Vec<(NodeIdx, Vec<u64>)> = Vec::new();
+    let known = opts.load_known(snaps.len());
+    let total_load: f64 = opts.intervals(snaps.len()).iter().sum();
+    let mut found: Vec<(NodeIdx, Vec<u64>, Option<f64>)> = Vec::new();
     for n in g.nodes() {
         if !reportable(g, n) || !(2..BASE_SYSTEM_DISTANCE).contains(&a.distance[n.idx()]) {
             continue;
         }
         let final_size = a.retained.get(n.idx());
-        if final_size < opts.min_growth_bytes {
+        // Cheap filter before looking the node up in every snapshot.
+        let floor = if known {
+            (opts.min_growth_per_unit * total_load) as u64
+        } else {
+            opts.min_growth_bytes
+        };
+        if final_size < floor {
             continue;
         }
         let id = g.id(n);
@@ -337,18 +570,24 @@ fn growing_objects(snaps: &[Snap<'_>], indexes: &[IdIndex], opts: &Options) -> V
             continue;
         }
         sizes.push(final_size);
-        let strictly = sizes.windows(2).all(|w| w[1] > w[0]);
-        if strictly && final_size - sizes[0] >= opts.min_growth_bytes {
-            found.push((n, sizes));
+        let opt: Vec<Option<u64>> = sizes.iter().map(|&s| Some(s)).collect();
+        let (consistent, rate) = ctx.growth(&opt);
+        let grew = final_size.saturating_sub(sizes[0]);
+        let big_enough = if known {
+            rate.is_some_and(|r| r >= opts.min_growth_per_unit)
+        } else {
+            grew >= opts.min_growth_bytes
+        };
+        if consistent && big_enough {
+            found.push((n, sizes, rate));
         }
     }
     // Keep the innermost of nested growing objects: drop one whose growth is
     // mostly explained by a growing object it dominates.
     let growth = |s: &Vec<u64>| s[s.len() - 1] - s[0];
-    let in_set: std::collections::HashMap<NodeIdx, u64> =
-        found.iter().map(|(n, s)| (*n, growth(s))).collect();
+    let in_set: HashMap<NodeIdx, u64> = found.iter().map(|(n, s, _)| (*n, growth(s))).collect();
     let mut explained = std::collections::HashSet::new();
-    for (n, s) in &found {
+    for (n, s, _) in &found {
         let mut cur = a.idom[n.idx()];
         let mut hops = 0;
         while cur != g.root() && hops < 10_000 {
@@ -361,28 +600,34 @@ fn growing_objects(snaps: &[Snap<'_>], indexes: &[IdIndex], opts: &Options) -> V
             hops += 1;
         }
     }
-    let mut out: Vec<Growing> = found
+    found.retain(|(n, _, _)| !explained.contains(n));
+    found.sort_by(|x, y| growth(&y.1).cmp(&growth(&x.1)).then(x.0.cmp(&y.0)));
+    found.truncate(opts.max_results);
+    found
         .into_iter()
-        .filter(|(n, _)| !explained.contains(n))
-        .map(|(node, sizes)| Growing {
-            node,
-            sizes,
-            path: Vec::new(),
-            pattern: Pattern::Other,
-            code: Vec::new(),
+        .map(|(node, sizes, growth_per_unit)| {
+            let path = retainer_path(g, a, node, opts.max_path);
+            let last_step = path.len().checked_sub(1);
+            let readable = readable::readable(g, a, ctx.scripts, &path, last_step);
+            let name = match last_step {
+                Some(i) => readable::holder_name(g, a, ctx.scripts, &path, i),
+                None => HolderName {
+                    name: a.class_name(g, node).to_owned(),
+                    file: None,
+                },
+            };
+            let pattern = pattern::classify_growing(g, a, &path, &readable, node);
+            let code = pattern::code_locations(g, a, &path, last_step.map(|i| i + 1), &[]);
+            Growing {
+                node,
+                sizes,
+                path,
+                readable,
+                name,
+                growth_per_unit,
+                pattern,
+                code,
+            }
         })
-        .collect();
-    out.sort_by(|x, y| {
-        growth(&y.sizes)
-            .cmp(&growth(&x.sizes))
-            .then(x.node.cmp(&y.node))
-    });
-    out.truncate(opts.max_results);
-    for gr in &mut out {
-        gr.path = retainer_path(g, a, gr.node, opts.max_path);
-        let tail = &gr.path[gr.path.len().saturating_sub(3)..];
-        gr.pattern = pattern::classify_growing(g, a, tail, gr.node);
-        gr.code = pattern::code_locations(g, &gr.path, &[]);
-    }
-    out
+        .collect()
 }

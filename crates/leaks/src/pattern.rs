@@ -3,6 +3,9 @@
 use analysis::{Analysis, PathStep};
 use heapsnap::{EdgeKind, HeapGraph, NodeIdx, NodeKind};
 
+use crate::readable::{self, AnchorKind, Readable};
+use crate::signature;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Pattern {
@@ -55,24 +58,17 @@ impl Pattern {
     }
 }
 
-fn has_edge(g: &HeapGraph, path: &[PathStep], names: &[&str]) -> bool {
-    path.iter()
-        .any(|s| g.edge_name_str(s.edge).is_some_and(|n| names.contains(&n)))
+/// Names of edges that lead into listener registries: EventEmitter's
+/// `_events`, EventTarget's `kEvents` map.
+fn is_listener_edge(name: &str) -> bool {
+    matches!(
+        name,
+        "_events" | "<symbol kEvents>" | "<symbol kHandlers>" | "listeners" | "_listeners"
+    )
 }
 
-fn has_class(
-    g: &HeapGraph,
-    a: &Analysis,
-    path: &[PathStep],
-    names: &[&str],
-    roots: &[NodeIdx],
-) -> bool {
-    path.iter()
-        .any(|s| names.contains(&a.class_name(g, s.to)) || names.contains(&a.class_name(g, s.from)))
-        || roots
-            .iter()
-            .take(8)
-            .any(|&r| names.contains(&a.class_name(g, r)))
+fn is_timer_class(class: &str) -> bool {
+    matches!(class, "Timeout" | "Immediate" | "TimersList")
 }
 
 fn is_buffer_like(g: &HeapGraph, a: &Analysis, n: NodeIdx) -> bool {
@@ -83,52 +79,72 @@ fn is_buffer_like(g: &HeapGraph, a: &Analysis, n: NodeIdx) -> bool {
         )
 }
 
-/// Whether a step of `path` leaves a user root (the global object) by a
-/// named property: `global.requestLog`, `globalThis.cache`.
-fn from_global(g: &HeapGraph, a: &Analysis, path: &[PathStep]) -> bool {
-    path.iter()
-        .any(|s| a.distance[s.from.idx()] == 1 && g.edge_kind(s.edge) == EdgeKind::Property)
-}
-
-fn is_collection(class: &str) -> bool {
+fn is_collection(g: &HeapGraph, a: &Analysis, n: NodeIdx) -> bool {
     matches!(
-        class,
-        "Map" | "Set" | "Array" | "Object" | "(object elements)" | "(array)" | "(system)"
-    )
+        a.class_name(g, n),
+        "Map" | "Set" | "Array" | "Object" | "WeakMap" | "(object elements)" | "(array)"
+    ) || signature::is_dictionary(g, n)
 }
 
-/// Classifies a cluster from the end of its representative path (from just
-/// above the object that holds the leak) and its leak roots.
-pub fn classify(g: &HeapGraph, a: &Analysis, tail: &[PathStep], roots: &[NodeIdx]) -> Pattern {
-    if has_edge(g, tail, &["_events"]) {
+/// The steps from the holder down to the leaked object (all of the path
+/// when there is no holder).
+fn below_holder(path: &[PathStep], holder_pos: Option<usize>) -> &[PathStep] {
+    &path[holder_pos.unwrap_or(0).min(path.len())..]
+}
+
+/// Whether the leak sits in a listener registry: an `_events` or `kEvents`
+/// edge within the few steps above the holder or below it, with listeners
+/// (functions, `Listener` records) as the leaked objects.
+fn in_listener_registry(
+    g: &HeapGraph,
+    a: &Analysis,
+    path: &[PathStep],
+    holder_pos: Option<usize>,
+    roots: &[NodeIdx],
+) -> bool {
+    let from = holder_pos.map_or(0, |h| h.saturating_sub(3));
+    let registry = path[from..]
+        .iter()
+        .take(8)
+        .any(|s| g.edge_name_str(s.edge).is_some_and(is_listener_edge));
+    let listeners = roots.iter().take(16).any(|&r| {
+        g.kind(r) == NodeKind::Closure
+            || a.class_name(g, r) == "Listener"
+            || g.edge_indices(r).any(|e| {
+                matches!(
+                    g.edge_name_str(e),
+                    Some("listener" | "callback" | "handler")
+                ) && g.kind(g.edge_target(e)) == NodeKind::Closure
+            })
+    });
+    registry && listeners
+}
+
+/// Classifies a cluster by what grows: the holder and what it holds. A
+/// Map of entries reached through a cleanup timer is a collection (the
+/// timer is only how it is reached); functions pushed into an array are
+/// registry entries of a collection, not a closure leak.
+pub fn classify(
+    g: &HeapGraph,
+    a: &Analysis,
+    path: &[PathStep],
+    holder_pos: Option<usize>,
+    readable: &Readable,
+    roots: &[NodeIdx],
+    folds: &[(usize, usize, usize)],
+) -> Pattern {
+    if in_listener_registry(g, a, path, holder_pos, roots) {
         return Pattern::EventListener;
     }
-    if has_class(g, a, tail, &["Timeout", "Immediate", "TimersList"], roots)
-        || has_edge(
-            g,
-            tail,
-            &["_onTimeout", "_idleNext", "_idlePrev", "_onImmediate"],
-        )
-    {
-        return Pattern::Timer;
-    }
     let sample: Vec<NodeIdx> = roots.iter().take(64).copied().collect();
-    let closure_roots = sample
+    let timers = sample
         .iter()
-        .filter(|&&r| g.kind(r) == NodeKind::Closure)
+        .filter(|&&r| is_timer_class(a.class_name(g, r)))
         .count();
-    let context_hops = tail
-        .iter()
-        .filter(|s| g.edge_kind(s.edge) == EdgeKind::Context)
-        .count();
-    let chain = context_hops >= 2
-        && tail
-            .iter()
-            .filter(|s| g.kind(s.to) == NodeKind::Closure)
-            .count()
-            >= 2;
-    if closure_roots * 2 > sample.len() || chain {
-        return Pattern::Closure;
+    let holder_is_timer_list =
+        holder_pos.is_some_and(|h| is_timer_class(a.class_name(g, path[h].from)));
+    if timers * 2 > sample.len() || holder_is_timer_list {
+        return Pattern::Timer;
     }
     let retained: u64 = roots.iter().map(|r| a.retained.get(r.idx())).sum();
     let buffer_bytes: u64 = roots
@@ -137,21 +153,43 @@ pub fn classify(g: &HeapGraph, a: &Analysis, tail: &[PathStep], roots: &[NodeIdx
         .map(|r| a.retained.get(r.idx()))
         .sum();
     let avg = retained / roots.len().max(1) as u64;
-    let collection = tail.last().is_some_and(|s| {
-        matches!(g.edge_kind(s.edge), EdgeKind::Element | EdgeKind::Hidden)
-            || matches!(g.edge_kind(s.edge), EdgeKind::Internal | EdgeKind::Property)
-                && is_collection(a.class_name(g, s.from))
-    }) || tail
-        .iter()
-        .any(|s| matches!(a.class_name(g, s.from), "Map" | "Set" | "Array"));
-    if collection && from_global(g, a, tail) {
-        return Pattern::GlobalAccumulation;
-    }
     if buffer_bytes * 2 > retained && avg >= 1024 {
         return Pattern::StringsOrBuffers;
     }
+    // A chain of closures holding each other's scope (`theThing` replaced
+    // by an object whose method captures the previous one).
+    let context_chain = folds.iter().any(|&(start, len, _)| {
+        path[start.min(path.len())..(start + len).min(path.len())]
+            .iter()
+            .any(|s| g.edge_kind(s.edge) == EdgeKind::Context)
+    });
+    if context_chain {
+        return Pattern::Closure;
+    }
+    let holder = holder_pos.map(|h| path[h].from);
+    let holder_collection = holder.is_some_and(|h| is_collection(g, a, h));
+    let steps = below_holder(path, holder_pos);
+    let into_collection = steps.first().is_some_and(|s| {
+        matches!(g.edge_kind(s.edge), EdgeKind::Element | EdgeKind::Hidden)
+            || signature::is_dictionary(g, s.from)
+            || g.edge_name_str(s.edge) == Some("table")
+    });
+    let collection = holder_collection || into_collection;
+    if collection && readable.anchor.kind == AnchorKind::Global && readable.hops.len() <= 3 {
+        return Pattern::GlobalAccumulation;
+    }
     if collection || roots.len() >= 16 {
         return Pattern::UnboundedCollection;
+    }
+    let closures = sample
+        .iter()
+        .filter(|&&r| g.kind(r) == NodeKind::Closure)
+        .count();
+    let through_scope = steps
+        .iter()
+        .any(|s| g.edge_kind(s.edge) == EdgeKind::Context);
+    if closures * 2 > sample.len() || through_scope {
+        return Pattern::Closure;
     }
     if buffer_bytes * 2 > retained {
         return Pattern::StringsOrBuffers;
@@ -159,15 +197,23 @@ pub fn classify(g: &HeapGraph, a: &Analysis, tail: &[PathStep], roots: &[NodeIdx
     Pattern::Other
 }
 
-/// Classifies an object that grew in every snapshot from the last steps of
-/// its retainer path.
-pub fn classify_growing(g: &HeapGraph, a: &Analysis, tail: &[PathStep], node: NodeIdx) -> Pattern {
-    if has_edge(g, tail, &["_events"]) {
+/// Classifies an object that grew in every snapshot by what it is and
+/// where it sits.
+pub fn classify_growing(
+    g: &HeapGraph,
+    a: &Analysis,
+    path: &[PathStep],
+    readable: &Readable,
+    node: NodeIdx,
+) -> Pattern {
+    let tail = &path[path.len().saturating_sub(3)..];
+    let listener_edge = tail
+        .iter()
+        .any(|s| g.edge_name_str(s.edge).is_some_and(is_listener_edge));
+    if listener_edge {
         return Pattern::EventListener;
     }
-    if has_class(g, a, tail, &["Timeout", "Immediate", "TimersList"], &[node])
-        || has_edge(g, tail, &["_idleNext", "_idlePrev"])
-    {
+    if is_timer_class(a.class_name(g, node)) {
         return Pattern::Timer;
     }
     match g.kind(node) {
@@ -182,21 +228,30 @@ pub fn classify_growing(g: &HeapGraph, a: &Analysis, tail: &[PathStep], node: No
     if is_buffer_like(g, a, node) {
         return Pattern::StringsOrBuffers;
     }
-    let into_node = tail.last().filter(|s| s.to == node);
-    if into_node.is_some_and(|s| a.distance[s.from.idx()] == 1) {
+    let collection = is_collection(g, a, node) || matches!(g.kind(node), NodeKind::Array);
+    if collection && readable.anchor.kind == AnchorKind::Global && readable.hops.len() <= 1 {
         return Pattern::GlobalAccumulation;
     }
-    if is_collection(class) || matches!(g.kind(node), NodeKind::Array | NodeKind::Object) {
+    if collection || g.kind(node) == NodeKind::Object {
         return Pattern::UnboundedCollection;
     }
     Pattern::Other
 }
 
-/// Nodes whose source location tells where a cluster comes from: the roots
-/// themselves when they are closures or constructed objects, closures they
-/// hold (listener and timer callbacks), then closures on the path whose
-/// scope holds the way to the leak.
-pub fn code_locations(g: &HeapGraph, path: &[PathStep], roots: &[NodeIdx]) -> Vec<NodeIdx> {
+/// Nodes whose source location tells where a leak comes from, most
+/// specific first: the leaked objects themselves when they are closures or
+/// instances of a class (where they are made), closures they hold
+/// (listener and timer callbacks), then where they are stored: the holder's
+/// class or the function that owns the holder. Closures the GC-root path
+/// merely passes through (a SIGTERM handler, `node:timers`) are not listed:
+/// they change from run to run and say nothing about the leak.
+pub fn code_locations(
+    g: &HeapGraph,
+    a: &Analysis,
+    path: &[PathStep],
+    holder_pos: Option<usize>,
+    roots: &[NodeIdx],
+) -> Vec<NodeIdx> {
     let mut out: Vec<NodeIdx> = Vec::new();
     let push = |n: NodeIdx, out: &mut Vec<NodeIdx>| {
         let place = |m: NodeIdx| g.location(m).map(|l| (l.script_id, l.line, l.column));
@@ -206,6 +261,11 @@ pub fn code_locations(g: &HeapGraph, path: &[PathStep], roots: &[NodeIdx]) -> Ve
     };
     for &r in roots.iter().take(1) {
         push(r, &mut out);
+        // A listener or timer record says where by its callback; a leaked
+        // function by itself (its own properties are no news).
+        if g.kind(r) == NodeKind::Closure {
+            continue;
+        }
         for e in g.edge_indices(r) {
             let t = g.edge_target(e);
             if g.kind(t) == NodeKind::Closure && g.edge_kind(e) != EdgeKind::Weak {
@@ -213,12 +273,31 @@ pub fn code_locations(g: &HeapGraph, path: &[PathStep], roots: &[NodeIdx]) -> Ve
             }
         }
     }
-    for s in path.iter().rev() {
-        if g.kind(s.to) == NodeKind::Closure {
-            push(s.to, &mut out);
+    // Where the leaked objects are stored: the holder and the named objects
+    // just above it (a class instance, a function with statics, the closure
+    // whose scope holds the variable).
+    if let Some(h) = holder_pos.filter(|&h| h < path.len()) {
+        let holder = path[h].from;
+        if g.kind(holder) == NodeKind::Closure
+            || !readable::is_generic_class(a.class_name(g, holder))
+        {
+            push(holder, &mut out);
         }
-        if g.kind(s.from) == NodeKind::Closure {
-            push(s.from, &mut out);
+        // The function whose scope is the holder, or whose static it is.
+        if let Some(p) = h.checked_sub(1).map(|i| path[i]) {
+            let scope = g.edge_name_str(p.edge) == Some("context");
+            let is_static = matches!(g.edge_kind(p.edge), EdgeKind::Property);
+            let instance = !readable::is_generic_class(a.class_name(g, p.from));
+            if g.kind(p.from) == NodeKind::Closure && (scope || is_static) || instance {
+                push(p.from, &mut out);
+            }
+            // A module variable: the function whose scope holds it.
+            if g.edge_kind(p.edge) == EdgeKind::Context
+                && let Some(q) = h.checked_sub(2).map(|i| path[i])
+                && g.kind(q.from) == NodeKind::Closure
+            {
+                push(q.from, &mut out);
+            }
         }
     }
     out.truncate(4);

@@ -13,7 +13,34 @@ pub struct Signature {
     pub folds: Vec<(usize, usize, usize)>,
 }
 
-fn edge_token(g: &HeapGraph, e: heapsnap::EdgeIdx) -> String {
+/// Whether an object is in dictionary mode (its properties are a hash
+/// table): what code uses as a map keyed by data.
+pub fn is_dictionary(g: &HeapGraph, n: NodeIdx) -> bool {
+    g.edge_indices(n).any(|e| {
+        g.edge_kind(e) == EdgeKind::Internal
+            && g.edge_name_str(e) == Some("properties")
+            && g.name(g.edge_target(e)) == "(object properties)"
+    })
+}
+
+/// Whether a property name looks like data (a session id, a UUID, a URL, a
+/// label) rather than a name written in code.
+pub fn is_data_name(name: &str) -> bool {
+    if name.starts_with("<symbol ") {
+        return false;
+    }
+    let identifier = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_alphabetic() || c == '_' || c == '$' || c == '#')
+        && name
+            .chars()
+            .all(|c| c.is_alphanumeric() || c == '_' || c == '$');
+    let digits = name.chars().filter(char::is_ascii_digit).count();
+    !identifier || digits >= 3 || name.len() > 40
+}
+
+fn edge_token(g: &HeapGraph, from: NodeIdx, e: heapsnap::EdgeIdx) -> String {
     match g.edge_kind(e) {
         EdgeKind::Element => "[]".to_owned(),
         EdgeKind::Hidden => "{}".to_owned(),
@@ -30,7 +57,12 @@ fn edge_token(g: &HeapGraph, e: heapsnap::EdgeIdx) -> String {
         EdgeKind::Context => format!("->{}", g.edge_name(e)),
         EdgeKind::Property | EdgeKind::Shortcut => {
             let name = g.edge_name(e);
-            if name.bytes().all(|b| b.is_ascii_digit()) && !name.is_empty() {
+            // Keys that are data, in objects used as maps, are indexes: every
+            // entry of a cache keyed by session id belongs to one cluster.
+            if name.bytes().all(|b| b.is_ascii_digit()) && !name.is_empty()
+                || is_data_name(&name)
+                || is_dictionary(g, from)
+            {
                 "[]".to_owned()
             } else if name.contains(' ') {
                 format!("[\"{name}\"]")
@@ -53,7 +85,7 @@ impl Signature {
         for s in path {
             tokens.push(format!(
                 "{} {}",
-                edge_token(g, s.edge),
+                edge_token(g, s.from, s.edge),
                 class_token(g, a, s.to)
             ));
         }
