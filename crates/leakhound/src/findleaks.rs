@@ -12,6 +12,24 @@ use crate::describe::{Describer, NodeInfo, RetainerPath, SourceLocation};
 use crate::progress::Progress;
 use crate::{SCHEMA_VERSION, analyze, fmt, output};
 
+/// How to read a leak report (`--help` of hunt and find-leaks; README says the same).
+pub const READING_HELP: &str = "\
+Reading a leak report:
+  what:     one of the leaked objects, and where it was made (a function's or class's source)
+  held by:  the object that holds the leak and grows, named as the code names it
+            (configBus._events.reload, createDebug.instances, SessionCache.data), the file it
+            lives in, its size in each snapshot and its growth per request
+  path:     how it is reached, from the nearest named thing: `file: variable` (a module's
+            top-level variable), `globalThis.x`, `file: fn.prop` (a property of a named function
+            or class), `file: module.exports`. Then, in code notation: `.prop`, `[3]` (an array
+            element), `.get(\"key\")` (a Map entry), `captures x` (a variable a closure keeps),
+            `(bound this)`, and `(…) ×N` for N repeats (a linked list). Classes are in parentheses.
+  code:     functions and classes that make or store the leaked objects
+  gc root:  with --full-path, the shortest path from a GC root as DevTools' Retainers view shows it
+
+A leak is reported only when its holder grows in every load phase, alike per request (a cache
+that fills up to a bound, or entries that expire, do not), by at least --min-growth per request.";
+
 /// Parses sizes like `256KiB`, `1MB`, `1.5GiB`, or plain bytes.
 pub fn parse_size(s: &str) -> Result<u64, String> {
     let t = s.trim();

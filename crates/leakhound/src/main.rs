@@ -42,8 +42,10 @@ enum Command {
     /// Compare two snapshots class by class (DevTools' Comparison view)
     Diff(findleaks::DiffArgs),
     /// Find leaks in three or more snapshots of one process (exit 1 when a leak is found)
+    #[command(after_long_help = findleaks::READING_HELP)]
     FindLeaks(findleaks::FindLeaksArgs),
-    /// Start or attach to a service, drive load, take three snapshots and report the leak (exit 1 when found)
+    /// Start or attach to a service, drive load, take snapshots and report the leak (exit 1 when found)
+    #[command(after_long_help = findleaks::READING_HELP)]
     Hunt(hunt::HuntArgs),
     /// Capture a heap snapshot from a live process over the inspector
     Snapshot(capture::SnapshotArgs),

@@ -324,9 +324,10 @@ fn group_by_signature(
     let (g, a) = (fin.graph, fin.analysis);
     let mut by_sig: HashMap<String, usize> = HashMap::new();
     let mut groups: Vec<(Signature, Vec<NodeIdx>)> = Vec::new();
+    let mut dicts = signature::DictCache::new();
     for &r in roots {
         let path = retainer_path(g, a, r, opts.max_path);
-        let sig = Signature::new(g, a, &path);
+        let sig = Signature::new(g, a, &path, &mut dicts);
         match by_sig.get(&sig.key) {
             Some(&i) => groups[i].1.push(r),
             None => {
@@ -505,7 +506,20 @@ impl Ctx<'_, '_> {
         let mean = (sizes[sizes.len() - 1] as f64 - sizes[0] as f64) / total;
         let max = rates.iter().copied().fold(f64::MIN, f64::max);
         let min = rates.iter().copied().fold(f64::MAX, f64::min);
-        let consistent = min > 0.0 && min * 3.0 >= max;
+        let strict = min > 0.0 && min * 3.0 >= max;
+        // The inspector can take a snapshot in the middle of a JavaScript
+        // task (a loop that moves queued work to a local array): with three
+        // or more intervals, one interior dip is allowed when the first
+        // interval and the whole series agree on the rate.
+        let (first, last) = (rates[0], rates[rates.len() - 1]);
+        let dips = rates.iter().filter(|&&r| r <= 0.0).count();
+        let robust = rates.len() >= 3
+            && first > 0.0
+            && last > 0.0
+            && dips <= 1
+            && first <= mean * 1.5
+            && mean <= first * 1.5;
+        let consistent = strict || robust;
         let known = self.opts.load_known(sizes.len());
         (consistent, known.then_some(mean))
     }

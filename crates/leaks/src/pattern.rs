@@ -117,7 +117,21 @@ fn in_listener_registry(
                 ) && g.kind(g.edge_target(e)) == NodeKind::Closure
             })
     });
-    registry && listeners
+    // Listener records (EventTarget's `Listener`, a polyfill's
+    // `{listener, once, next}`) are listeners wherever they are kept;
+    // bare functions only in a registry (else an array of them is a
+    // collection: debug's `createDebug.instances`).
+    let records = roots.iter().take(16).any(|&r| {
+        g.kind(r) != NodeKind::Closure
+            && (a.class_name(g, r) == "Listener"
+                || g.edge_indices(r).any(|e| {
+                    matches!(
+                        g.edge_name_str(e),
+                        Some("listener" | "callback" | "handler")
+                    ) && g.kind(g.edge_target(e)) == NodeKind::Closure
+                }))
+    });
+    (registry && listeners) || records
 }
 
 /// Classifies a cluster by what grows: the holder and what it holds. A

@@ -439,6 +439,10 @@ pub fn holder_name(
         }
         if named {
             accesses.push(text);
+        } else if !text.is_empty() {
+            // `(WeakMap value)`, `(bound this)`: said, so the name does not
+            // pretend the holder is the variable's own property.
+            accesses.push(format!(" {text}"));
         }
     }
     by_class.map(|(n, _)| n).unwrap_or_else(|| {

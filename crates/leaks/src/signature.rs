@@ -40,7 +40,11 @@ pub fn is_data_name(name: &str) -> bool {
     !identifier || digits >= 3 || name.len() > 40
 }
 
-fn edge_token(g: &HeapGraph, from: NodeIdx, e: heapsnap::EdgeIdx) -> String {
+/// Dictionary-mode answers by node: a big dictionary lies on the path of
+/// every entry it holds, and its edges are many.
+pub type DictCache = std::collections::HashMap<NodeIdx, bool>;
+
+fn edge_token(g: &HeapGraph, from: NodeIdx, e: heapsnap::EdgeIdx, dicts: &mut DictCache) -> String {
     match g.edge_kind(e) {
         EdgeKind::Element => "[]".to_owned(),
         EdgeKind::Hidden => "{}".to_owned(),
@@ -61,7 +65,7 @@ fn edge_token(g: &HeapGraph, from: NodeIdx, e: heapsnap::EdgeIdx) -> String {
             // entry of a cache keyed by session id belongs to one cluster.
             if name.bytes().all(|b| b.is_ascii_digit()) && !name.is_empty()
                 || is_data_name(&name)
-                || is_dictionary(g, from)
+                || *dicts.entry(from).or_insert_with(|| is_dictionary(g, from))
             {
                 "[]".to_owned()
             } else if name.contains(' ') {
@@ -80,12 +84,12 @@ fn class_token(g: &HeapGraph, a: &Analysis, n: NodeIdx) -> String {
 }
 
 impl Signature {
-    pub fn new(g: &HeapGraph, a: &Analysis, path: &[PathStep]) -> Signature {
+    pub fn new(g: &HeapGraph, a: &Analysis, path: &[PathStep], dicts: &mut DictCache) -> Signature {
         let mut tokens: Vec<String> = Vec::with_capacity(path.len());
         for s in path {
             tokens.push(format!(
                 "{} {}",
-                edge_token(g, s.from, s.edge),
+                edge_token(g, s.from, s.edge, dicts),
                 class_token(g, a, s.to)
             ));
         }

@@ -1,0 +1,197 @@
+//! `leakhound hunt` on real-world style services (fixtures/realworld): leaks
+//! through popular npm packages at pinned versions (installed by `npm ci`
+//! from the committed lockfile) and plain-Node patterns, each with a fixed
+//! twin that must come out clean. `fixtures/realworld/cases.json` says, for
+//! each service, what a person would call the leak: its pattern, the holder
+//! (the variable or property that grows) and its file, and the anchor a
+//! readable path starts from. Every growth there was measured by
+//! `fixtures/realworld/measure.mjs` (README beside it).
+//!
+//! The hunts run a few at a time (they mostly wait for the services to
+//! settle); every mismatch is collected, and the test fails listing them all.
+//!
+//! Needs `node` and `npm ci --prefix fixtures/realworld` (`.ci/run` does it).
+
+mod common;
+
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use serde_json::Value;
+
+use common::{TempDir, leakhound, repo};
+
+/// Hunts running at once.
+const PARALLEL: usize = 4;
+
+struct Case {
+    name: String,
+    app: String,
+    spec: Value,
+}
+
+fn cases() -> Vec<Case> {
+    let dir = repo().join("fixtures/realworld");
+    assert!(
+        dir.join("node_modules").is_dir(),
+        "fixtures/realworld/node_modules is missing: run `npm ci --prefix fixtures/realworld` (.ci/run does)"
+    );
+    let text = std::fs::read_to_string(dir.join("cases.json")).expect("read cases.json");
+    let list: Vec<Value> = serde_json::from_str(&text).expect("cases.json is JSON");
+    list.into_iter()
+        .map(|spec| Case {
+            name: spec["name"].as_str().expect("name").to_owned(),
+            app: spec["app"].as_str().expect("app").to_owned(),
+            spec,
+        })
+        .collect()
+}
+
+struct Outcome {
+    code: i32,
+    report: Value,
+    stderr: String,
+}
+
+fn hunt(app: &str, extra: &[&str]) -> Outcome {
+    let dir = TempDir::new("realworld");
+    let path: PathBuf = repo().join("fixtures/realworld").join(app);
+    let out = leakhound()
+        .current_dir(repo())
+        .args(["hunt", "--quiet", "--json", "--out-dir"])
+        .arg(dir.path())
+        .args(extra)
+        .arg("--")
+        .arg("node")
+        .arg(&path)
+        .output()
+        .expect("run leakhound hunt");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let report = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    Outcome {
+        code: out.status.code().unwrap_or(-1),
+        report,
+        stderr,
+    }
+}
+
+fn str_at<'a>(v: &'a Value, ptr: &str) -> &'a str {
+    v.pointer(ptr).and_then(Value::as_str).unwrap_or("")
+}
+
+/// What is wrong with a hunt's report for a case, if anything.
+fn check(case: &Case, h: &Outcome) -> Vec<String> {
+    let mut bad = Vec::new();
+    let s = &case.spec;
+    if h.report.is_null() {
+        return vec![format!(
+            "exit {}, no JSON report: {}",
+            h.code,
+            h.stderr.trim()
+        )];
+    }
+    let clusters = h.report["clusters"].as_array().cloned().unwrap_or_default();
+    if s["leak"] != true {
+        if h.code != 0 || !clusters.is_empty() || h.report["leak_found"] != false {
+            let what: Vec<String> = clusters
+                .iter()
+                .map(|c| format!("{} via {}", c["pattern"], str_at(c, "/path/text")))
+                .chain(
+                    h.report["growing_objects"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .map(|g| format!("growing {}", str_at(g, "/name"))),
+                )
+                .collect();
+            bad.push(format!("control: exit {}, false leak: {what:?}", h.code));
+        }
+        return bad;
+    }
+    if h.code != 1 {
+        bad.push(format!("exit {} (1 = leak found)", h.code));
+    }
+    let Some(c) = clusters.first() else {
+        bad.push("no cluster in the report (clusters[0] missing)".to_owned());
+        return bad;
+    };
+    let want = |k: &str| s[k].as_str().filter(|v| !v.is_empty());
+    if let Some(p) = want("pattern")
+        && c["pattern"] != p
+    {
+        bad.push(format!("pattern {} (expected {p})", c["pattern"]));
+    }
+    let holder = str_at(c, "/held_by/name");
+    if let Some(hn) = want("holder")
+        && !holder.contains(hn)
+    {
+        bad.push(format!("holder {holder:?} (expected it to name {hn:?})"));
+    }
+    let holder_file = str_at(c, "/held_by/file");
+    if let Some(f) = want("holder_file")
+        && !holder_file.ends_with(f)
+    {
+        bad.push(format!("holder file {holder_file:?} (expected …{f})"));
+    }
+    let anchor = str_at(c, "/path/anchor/name");
+    if let Some(a) = want("anchor")
+        && !anchor.contains(a)
+    {
+        bad.push(format!(
+            "path starts at {anchor:?} (expected {a:?}): {}",
+            str_at(c, "/path/text")
+        ));
+    }
+    let anchor_file = str_at(c, "/path/anchor/file");
+    if let Some(f) = want("anchor_file")
+        && !anchor_file.ends_with(f)
+    {
+        bad.push(format!("anchor file {anchor_file:?} (expected …{f})"));
+    }
+    bad
+}
+
+#[test]
+fn realworld_leaks_are_named_and_fixed_twins_are_clean() {
+    let cases = cases();
+    assert!(cases.len() >= 10, "too few cases in cases.json");
+    let next = Mutex::new(0usize);
+    let failures: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..PARALLEL {
+            scope.spawn(|| {
+                loop {
+                    let i = {
+                        let mut n = next.lock().unwrap();
+                        *n += 1;
+                        *n - 1
+                    };
+                    let Some(case) = cases.get(i) else { break };
+                    let h = hunt(&case.app, &[]);
+                    let bad = check(case, &h);
+                    eprintln!(
+                        "{:<40} {}",
+                        case.name,
+                        if bad.is_empty() { "ok" } else { "MISMATCH" }
+                    );
+                    if !bad.is_empty() {
+                        failures.lock().unwrap().push(format!(
+                            "{} ({}):\n    {}",
+                            case.name,
+                            case.app,
+                            bad.join("\n    ")
+                        ));
+                    }
+                }
+            });
+        }
+    });
+    let failures = failures.into_inner().unwrap();
+    assert!(
+        failures.is_empty(),
+        "{} of {} real-world cases are misdiagnosed:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
+}
