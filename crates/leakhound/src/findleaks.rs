@@ -237,6 +237,8 @@ pub struct LeakReport {
     pub new_surviving_bytes: u64,
     pub clusters: Vec<ClusterReport>,
     pub ignored_clusters: usize,
+    /// Ignored clusters whose holder grew, but not alike in every phase (weak evidence).
+    pub uneven_clusters: usize,
     pub growing_objects: Vec<GrowingReport>,
 }
 
@@ -350,6 +352,7 @@ pub fn build_report(
         new_surviving_bytes: report.candidate_bytes,
         clusters,
         ignored_clusters: report.minor_clusters,
+        uneven_clusters: report.uneven_clusters,
         growing_objects,
     })
 }
@@ -544,6 +547,15 @@ pub fn render(r: &LeakReport, color: bool, full_path: bool) -> String {
             ));
         }
         out.push_str(".\n");
+        if r.uneven_clusters > 0 {
+            out.push_str(&format!(
+                "{} group{} grew, but not alike in every phase (a cache filling up to its bound, \
+                 entries expiring): weak evidence, not reported. More phases (--snapshots) or more \
+                 load per phase (--requests) would tell.\n",
+                r.uneven_clusters,
+                if r.uneven_clusters == 1 { "" } else { "s" }
+            ));
+        }
         return out;
     }
     for c in &r.clusters {

@@ -165,6 +165,9 @@ pub struct Report {
     pub clusters: Vec<Cluster>,
     /// Clusters below the thresholds or not growing (for the curious).
     pub minor_clusters: usize,
+    /// Of those, clusters whose holder grew, but not in step with the load
+    /// (a cache filling up to its bound, entries expiring): weak evidence.
+    pub uneven_clusters: usize,
     pub growing: Vec<Growing>,
 }
 
@@ -221,11 +224,13 @@ pub fn find_leaks(snaps: &[Snap<'_>], opts: &Options) -> Result<Report, Error> {
     );
     let mut kept = Vec::new();
     let mut minor = 0;
+    let mut uneven = 0;
     for c in clusters {
         if ctx.passes(&c) {
             kept.push(c);
         } else {
             minor += 1;
+            uneven += usize::from(!c.growing && ctx.gained(&c) >= opts.min_cluster_bytes.max(1));
         }
     }
     kept.sort_by(|x, y| {
@@ -241,6 +246,7 @@ pub fn find_leaks(snaps: &[Snap<'_>], opts: &Options) -> Result<Report, Error> {
         candidate_bytes,
         clusters: kept,
         minor_clusters: minor,
+        uneven_clusters: uneven,
         growing,
     })
 }
@@ -539,12 +545,16 @@ impl Ctx<'_, '_> {
         } else {
             // Equal work between snapshots: the cluster, or what its holder
             // gained over the series, must reach the threshold.
-            let sizes: Vec<u64> = c.holder_sizes.iter().flatten().copied().collect();
-            let gained = match (sizes.first(), sizes.last()) {
-                (Some(&f), Some(&l)) => l.saturating_sub(f),
-                _ => 0,
-            };
-            c.retained_size.max(gained) >= self.opts.min_cluster_bytes
+            c.retained_size.max(self.gained(c)) >= self.opts.min_cluster_bytes
+        }
+    }
+
+    /// What a cluster's holder gained from the first snapshot to the last.
+    fn gained(&self, c: &Cluster) -> u64 {
+        let sizes: Vec<u64> = c.holder_sizes.iter().flatten().copied().collect();
+        match (sizes.first(), sizes.last()) {
+            (Some(&f), Some(&l)) => l.saturating_sub(f),
+            _ => 0,
         }
     }
 }
