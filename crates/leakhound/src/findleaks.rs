@@ -305,7 +305,10 @@ pub fn build_report(
                 .map(|(h, n)| HolderReport {
                     name: n.name.clone(),
                     file: n.file.clone(),
-                    class: a.class_name(g, h).to_owned(),
+                    class: match a.class_name(g, h) {
+                        "system / Context" => "closure scope".to_owned(),
+                        c => c.to_owned(),
+                    },
                     growth_per_request: c.growth_per_unit.map(round1),
                 }),
             holder: c.holder.map(|h| d.node(h)),

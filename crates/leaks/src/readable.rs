@@ -116,11 +116,10 @@ pub fn is_module_context(g: &HeapGraph, a: &Analysis, ctx: NodeIdx) -> bool {
         return false;
     }
     // Hidden nodes (the native context) have DevTools class `(system)`: look at the name.
+    // Node 26 names it `system / NativeContext / <url>`.
     edge_to(g, ctx, "previous").is_some_and(|p| {
-        matches!(
-            g.name(p),
-            "system / NativeContext" | "system / ScriptContext"
-        )
+        let name = g.name(p);
+        name.starts_with("system / NativeContext") || name.starts_with("system / ScriptContext")
     })
 }
 
