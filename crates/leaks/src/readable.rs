@@ -147,6 +147,23 @@ fn context_file(
         .and_then(|n| scripts.of(g, n))
 }
 
+/// The script of a module whose top-level scope has a variable holding
+/// `target`, if any (one pass over the edges).
+fn module_alias_file(
+    g: &HeapGraph,
+    a: &Analysis,
+    scripts: &Scripts,
+    target: NodeIdx,
+) -> Option<String> {
+    let ctx = g.nodes().find(|&n| {
+        g.kind(n) == NodeKind::Object
+            && g.edge_indices(n)
+                .any(|e| g.edge_kind(e) == EdgeKind::Context && g.edge_target(e) == target)
+            && is_module_context(g, a, n)
+    })?;
+    context_file(g, scripts, &[], 0, ctx)
+}
+
 /// Whether a node is the global object (a user root).
 fn is_global(g: &HeapGraph, a: &Analysis, n: NodeIdx) -> bool {
     a.distance[n.idx()] == 1 && g.kind(n) == NodeKind::Object
@@ -400,9 +417,14 @@ pub fn holder_name(
             if anchor.kind == AnchorKind::Static {
                 acc.push(access(g, a, path, i));
             }
+            // A global has no file; a module that keeps it in a variable too
+            // (`const trail = globalThis.__auditTrail`) says where it is used.
+            let file = anchor
+                .file
+                .or_else(|| module_alias_file(g, a, scripts, path[i].to));
             return HolderName {
                 name: join(&anchor.name, &acc),
-                file: anchor.file,
+                file,
             };
         }
         if g.edge_kind(path[i].edge) == EdgeKind::Context {
