@@ -24,6 +24,10 @@ use common::{TempDir, leakhound, repo};
 /// Hunts running at once.
 const PARALLEL: usize = 4;
 
+/// Requests per load phase (hunt's default): the leaked objects of a
+/// cluster are what the first phase left behind.
+const REQUESTS: u64 = 300;
+
 struct Case {
     name: String,
     app: String,
@@ -164,6 +168,15 @@ fn check(case: &Case, h: &Outcome) -> Vec<String> {
         bad.push("no cluster in the report (clusters[0] missing)".to_owned());
         return bad;
     };
+    // Every service leaks at least one object per request: each of them is
+    // counted (entries of a cache keyed by ids, every listener of a list).
+    let count = first["leaked_objects"].as_u64().unwrap_or(0);
+    if count < REQUESTS * 9 / 10 {
+        bad.push(format!(
+            "{count} leaked objects counted for {REQUESTS} requests: {}",
+            str_at(first, "/path/text")
+        ));
+    }
     let also: Vec<&Value> = s["also"].as_array().into_iter().flatten().collect();
     if also.is_empty() {
         bad.extend(check_cluster(s, first));
