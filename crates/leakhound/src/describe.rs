@@ -77,30 +77,15 @@ impl RetainerPath {
             })
             .collect();
         let mut s = fmt::truncate(&self.root, 40);
-        let mut i = 0;
-        while i < hops.len() {
-            let mut folded = false;
-            for len in 1..=4 {
-                let block = &hops[i..(i + len).min(hops.len())];
-                let mut reps = 1;
-                while i + (reps + 1) * len <= hops.len()
-                    && hops[i + reps * len..i + (reps + 1) * len] == *block
-                {
-                    reps += 1;
-                }
-                if reps >= 3 {
-                    s.push_str(&format!(" ({}) ×{reps}", block.join(" ")));
-                    i += reps * len;
-                    folded = true;
-                    break;
-                }
-            }
-            if !folded {
-                let h = &self.hops[i];
+        for run in leaks::runs::fold_runs(&hops, 3, |x, y| x == y) {
+            if run.reps > 1 {
+                let block = &hops[run.start..run.start + run.len];
+                s.push_str(&format!(" ({}) ×{}", block.join(" "), run.reps));
+            } else {
+                let h = &self.hops[run.start];
                 s.push_str(&edge_label(&h.edge_type, &h.edge_name));
                 s.push_str(" → ");
                 s.push_str(&fmt::truncate(&h.to_class, 40));
-                i += 1;
             }
         }
         s

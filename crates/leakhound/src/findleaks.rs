@@ -409,39 +409,13 @@ fn fold_hops(hops: Vec<ReadableHop>) -> Vec<ReadableSegment> {
         };
         norm(&x.access) == norm(&y.access) && x.class == y.class
     };
-    let mut out: Vec<ReadableSegment> = Vec::new();
-    let mut i = 0;
-    while i < hops.len() {
-        let mut folded = false;
-        for len in 1..=4 {
-            if i + 3 * len > hops.len() {
-                break;
-            }
-            let mut reps = 1;
-            while i + (reps + 1) * len <= hops.len()
-                && (0..len).all(|k| same(&hops[i + k], &hops[i + reps * len + k]))
-            {
-                reps += 1;
-            }
-            if reps >= 3 {
-                out.push(ReadableSegment {
-                    hops: hops[i..i + len].to_vec(),
-                    repeat: reps,
-                });
-                i += reps * len;
-                folded = true;
-                break;
-            }
-        }
-        if !folded {
-            out.push(ReadableSegment {
-                hops: vec![hops[i].clone()],
-                repeat: 1,
-            });
-            i += 1;
-        }
-    }
-    out
+    leaks::runs::fold_runs(&hops, 3, same)
+        .into_iter()
+        .map(|r| ReadableSegment {
+            hops: hops[r.start..r.start + r.len].to_vec(),
+            repeat: r.reps,
+        })
+        .collect()
 }
 
 /// Classes worth naming on a readable path (a plain object reached by a

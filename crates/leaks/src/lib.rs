@@ -17,6 +17,7 @@
 mod ids;
 mod pattern;
 pub mod readable;
+pub mod runs;
 mod signature;
 
 use std::collections::HashMap;

@@ -100,44 +100,26 @@ impl Signature {
         let mut key = start.clone();
         let mut display = start;
         let mut folds = Vec::new();
-        let mut i = 0;
-        while i < tokens.len() {
-            let mut folded = false;
-            for len in 1..=4 {
-                if i + 2 * len > tokens.len() {
-                    break;
-                }
-                let block = &tokens[i..i + len];
-                let mut reps = 1;
-                while i + (reps + 1) * len <= tokens.len()
-                    && &tokens[i + reps * len..i + (reps + 1) * len] == block
-                {
-                    reps += 1;
-                }
-                if reps >= 2 {
-                    let text: String = block.iter().map(|t| format!(" {t}")).collect();
-                    // A repeated stretch is a recursive structure (a linked list, a
-                    // closure chain): members reached forwards or backwards (`_idleNext`,
-                    // `_idlePrev`) belong together, so the key keeps only the classes.
-                    let classes: String = block
-                        .iter()
-                        .map(|t| format!(" {}", t.split_once(' ').map_or(t.as_str(), |(_, c)| c)))
-                        .collect();
-                    key.push_str(&format!(" ({classes} )*"));
-                    display.push_str(&format!(" ({text} ) ×{reps}"));
-                    folds.push((i, len, reps));
-                    i += reps * len;
-                    folded = true;
-                    break;
-                }
-            }
-            if !folded {
+        for run in crate::runs::fold_runs(&tokens, 2, |x, y| x == y) {
+            let block = &tokens[run.start..run.start + run.len];
+            if run.reps == 1 {
                 key.push(' ');
-                key.push_str(&tokens[i]);
+                key.push_str(&block[0]);
                 display.push(' ');
-                display.push_str(&tokens[i]);
-                i += 1;
+                display.push_str(&block[0]);
+                continue;
             }
+            let text: String = block.iter().map(|t| format!(" {t}")).collect();
+            // A repeated stretch is a recursive structure (a linked list, a
+            // closure chain): members reached forwards or backwards (`_idleNext`,
+            // `_idlePrev`) belong together, so the key keeps only the classes.
+            let classes: String = block
+                .iter()
+                .map(|t| format!(" {}", t.split_once(' ').map_or(t.as_str(), |(_, c)| c)))
+                .collect();
+            key.push_str(&format!(" ({classes} )*"));
+            display.push_str(&format!(" ({text} ) ×{}", run.reps));
+            folds.push((run.start, run.len, run.reps));
         }
         Signature {
             key,
