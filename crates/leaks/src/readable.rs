@@ -399,6 +399,51 @@ pub fn holder_name(
     path: &[PathStep],
     step_into: usize,
 ) -> HolderName {
+    name_at(g, a, scripts, path, step_into, 0)
+}
+
+/// The WeakMap a `part of key … -> value … pair in WeakMap (table @id)` step
+/// belongs to, named by its own retainer path: `listenersMap.get(<AbortSignal>)`.
+fn weakmap_owner(
+    g: &HeapGraph,
+    a: &Analysis,
+    scripts: &Scripts,
+    s: PathStep,
+) -> Option<HolderName> {
+    let name = g.edge_name_str(s.edge)?;
+    let table_id: u32 = name
+        .rsplit_once("in WeakMap (table @")?
+        .1
+        .strip_suffix(')')?
+        .parse()
+        .ok()?;
+    let table = g.nodes().find(|&n| g.id(n) == table_id)?;
+    let weakmap = g.nodes().find(|&n| {
+        g.kind(n) == NodeKind::Object
+            && g.edge_indices(n)
+                .any(|e| g.edge_name_str(e) == Some("table") && g.edge_target(e) == table)
+    })?;
+    let path = analysis::retainer_path(g, a, weakmap, 10_000);
+    let last = path.len().checked_sub(1)?;
+    let owner = name_at(g, a, scripts, &path, last, 1);
+    Some(HolderName {
+        name: format!(
+            "{}.get(<{}>)",
+            owner.name,
+            truncate(a.class_name(g, s.from), 30)
+        ),
+        file: owner.file,
+    })
+}
+
+fn name_at(
+    g: &HeapGraph,
+    a: &Analysis,
+    scripts: &Scripts,
+    path: &[PathStep],
+    step_into: usize,
+    depth: u32,
+) -> HolderName {
     const MAX_ACCESSES: usize = 6;
     let mut accesses: Vec<String> = Vec::new();
     let mut by_class: Option<(HolderName, usize)> = None;
@@ -425,6 +470,15 @@ pub fn holder_name(
             return HolderName {
                 name: join(&anchor.name, &acc),
                 file,
+            };
+        }
+        if depth == 0
+            && let Some(owner) = weakmap_owner(g, a, scripts, path[i])
+        {
+            // `listenersMap.get(<AbortSignal>)`: the WeakMap named by its own path.
+            return HolderName {
+                name: join(&owner.name, &accesses),
+                file: owner.file,
             };
         }
         if g.edge_kind(path[i].edge) == EdgeKind::Context {
