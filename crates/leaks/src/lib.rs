@@ -127,6 +127,8 @@ pub struct Cluster {
     /// The last object on the path that already existed in the base snapshot
     /// and dominates the leak: what grows.
     pub holder: Option<NodeIdx>,
+    /// Index in `path` of the step that leaves the holder.
+    pub holder_pos: Option<usize>,
     /// The holder named as code would name it (`configBus._events.reload`).
     pub holder_name: Option<HolderName>,
     /// Retained size of the holder in each snapshot where it exists (by id), oldest first.
@@ -240,6 +242,9 @@ pub fn find_leaks(snaps: &[Snap<'_>], opts: &Options) -> Result<Report, Error> {
             .then_with(|| x.signature.cmp(&y.signature))
     });
     kept.truncate(opts.max_results);
+    for c in &mut kept {
+        ctx.describe(c);
+    }
     let growing = growing_objects(&ctx);
     Ok(Report {
         snapshot_count: snaps.len(),
@@ -427,14 +432,6 @@ impl Ctx<'_, '_> {
             // Without a holder to follow, a cluster needs several leak roots.
             None => (members.len() >= 2, None),
         };
-        // A scope that holds the leak is named by the variable that leads on.
-        let holder_name = holder_pos.filter(|&i| i > 0).map(|i| {
-            let scope = g.edge_kind(path[i].edge) == heapsnap::EdgeKind::Context;
-            readable::holder_name(g, a, self.scripts, &path, if scope { i } else { i - 1 })
-        });
-        let readable = readable::readable(g, a, self.scripts, &path, holder_pos);
-        let pattern = pattern::classify(g, a, &path, holder_pos, &readable, &members, &sig.folds);
-        let code = pattern::code_locations(g, a, &path, holder_pos, &members);
         Cluster {
             signature: sig.display,
             roots: members,
@@ -444,15 +441,32 @@ impl Ctx<'_, '_> {
             representative,
             path,
             folds: sig.folds,
-            readable,
+            readable: Readable::empty(g),
             holder,
-            holder_name,
+            holder_pos,
+            holder_name: None,
             holder_sizes,
             growing,
             growth_per_unit,
-            pattern,
-            code,
+            pattern: Pattern::Other,
+            code: Vec::new(),
         }
+    }
+
+    /// Names, shows and classifies a reported cluster (done only for the
+    /// clusters reported: naming may scan the heap).
+    fn describe(&self, c: &mut Cluster) {
+        let fin = self.fin();
+        let (g, a) = (fin.graph, fin.analysis);
+        let path = &c.path;
+        // A scope that holds the leak is named by the variable that leads on.
+        c.holder_name = c.holder_pos.filter(|&i| i > 0).map(|i| {
+            let scope = g.edge_kind(path[i].edge) == heapsnap::EdgeKind::Context;
+            readable::holder_name(g, a, self.scripts, path, if scope { i } else { i - 1 })
+        });
+        c.readable = readable::readable(g, a, self.scripts, path, c.holder_pos);
+        c.pattern = pattern::classify(g, a, path, c.holder_pos, &c.readable, &c.roots, &c.folds);
+        c.code = pattern::code_locations(g, a, path, c.holder_pos, &c.roots);
     }
 
     /// The holder: the nearest object on the path that existed in the base

@@ -64,6 +64,22 @@ pub struct Readable {
     pub hops: Vec<Hop>,
 }
 
+impl Readable {
+    /// A path not computed yet: it starts and ends at the root.
+    pub fn empty(g: &HeapGraph) -> Readable {
+        Readable {
+            anchor: Anchor {
+                kind: AnchorKind::GcRoot,
+                name: String::new(),
+                file: None,
+                step: 0,
+                node: g.root(),
+            },
+            hops: Vec::new(),
+        }
+    }
+}
+
 /// A name for the object that holds a leak, as a person would write it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HolderName {
