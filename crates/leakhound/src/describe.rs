@@ -59,6 +59,8 @@ pub struct RetainerPath {
     /// Where the path starts: a user root (such as the global object) or a synthetic GC root.
     pub root: String,
     pub hops: Vec<PathHop>,
+    /// The path on one line, runs of repeated hops folded (`(.next → Listener) ×300`).
+    pub text: String,
 }
 
 impl RetainerPath {
@@ -172,7 +174,7 @@ impl<'a> Describer<'a> {
     /// Describes a path computed elsewhere (root side first) that ends at `n`.
     pub fn path_from_steps(&self, steps: &[PathStep], n: NodeIdx) -> RetainerPath {
         let root = steps.first().map_or(n, |s| s.from);
-        RetainerPath {
+        let mut path = RetainerPath {
             root: self.short_name(root),
             hops: steps
                 .iter()
@@ -184,6 +186,9 @@ impl<'a> Describer<'a> {
                     to_id: self.graph.id(s.to),
                 })
                 .collect(),
-        }
+            text: String::new(),
+        };
+        path.text = path.render();
+        path
     }
 }
