@@ -34,7 +34,7 @@ impl Pattern {
     pub fn advice(self) -> &'static str {
         match self {
             Pattern::EventListener => {
-                "Remove the listener when its owner is done (emitter.off / removeListener), register it once instead of per request, or use emitter.once; watch emitter.listenerCount(event)."
+                "Remove the listener when its owner is done (emitter.off / removeListener; target.removeEventListener for an EventTarget or AbortSignal, or add it with { signal } of a per-request AbortController), register it once instead of per request, or use once; watch emitter.listenerCount(event)."
             }
             Pattern::Timer => {
                 "Keep the handle and clearInterval/clearTimeout it when the work ends; call timer.unref() for background timers; do not create an interval per request."
