@@ -104,6 +104,10 @@ pub fn load_and_analyze(path: &Path, progress: &Progress) -> Result<(HeapGraph, 
 }
 
 pub fn run(args: &AnalyzeArgs, progress: &Progress) -> Result<()> {
+    output::check_outputs(
+        &[args.output.as_deref(), args.html.as_deref()],
+        &[args.file.as_path()],
+    )?;
     let (graph, analysis) = load_and_analyze(&args.file, progress)?;
     let mut timings = Timings::start();
     let bytes = std::fs::metadata(&args.file).map(|m| m.len()).unwrap_or(0);

@@ -34,6 +34,8 @@ struct Sink {
 impl Sink {
     fn create(path: &Path, parse: bool) -> Result<Sink> {
         use std::os::unix::fs::OpenOptionsExt;
+        // A symlink's target is written; the link stays.
+        let path = &crate::output::resolve(path);
         let dir = path
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
@@ -271,6 +273,15 @@ pub struct SnapshotArgs {
 }
 
 pub async fn snapshot(args: &SnapshotArgs, progress: &Progress) -> Result<()> {
+    if let Some(p) = &args.output {
+        output::check_output(p, &[])?;
+        if output::is_stream(p) {
+            anyhow::bail!(
+                "{}: a snapshot is written to a file, not to a pipe or device\nhint: give a file name, then read it from there",
+                p.display()
+            );
+        }
+    }
     let mut t = target::open(&args.target).await?;
     if t.child.is_some() {
         tokio::time::sleep(args.delay).await;
@@ -342,6 +353,7 @@ struct ProfileReport<'a> {
 }
 
 pub async fn profile(args: &ProfileArgs, progress: &Progress) -> Result<()> {
+    output::check_outputs(&[args.output.as_deref()], &[])?;
     let mut t = target::open(&args.target).await?;
     let session = match t.connect_live().await {
         Ok(s) => s,

@@ -645,6 +645,8 @@ fn describe_node(n: &NodeInfo) -> String {
 }
 
 pub fn run(args: &FindLeaksArgs, progress: &Progress) -> Result<std::process::ExitCode> {
+    let inputs: Vec<&Path> = args.files.iter().map(PathBuf::as_path).collect();
+    output::check_outputs(&[args.output.as_deref(), args.html.as_deref()], &inputs)?;
     let loaded = load_all(&args.files, progress)?;
     let report = build_report(&args.files, &loaded, &args.thresholds, &[])?;
     if let Some(p) = &args.html {
@@ -699,6 +701,10 @@ pub struct DiffReport {
 }
 
 pub fn diff(args: &DiffArgs, progress: &Progress) -> Result<()> {
+    output::check_outputs(
+        &[args.output.as_deref(), args.html.as_deref()],
+        &[args.base.as_path(), args.target.as_path()],
+    )?;
     let files = [args.base.clone(), args.target.clone()];
     let loaded = load_all(&files, progress)?;
     let (bg, ba) = &loaded[0];

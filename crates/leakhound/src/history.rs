@@ -122,6 +122,7 @@ pub fn run(args: &HistoryArgs) -> Result<()> {
             args.db.display()
         );
     }
+    output::check_outputs(&[args.html.as_deref()], &[args.db.as_path()])?;
     let store = Store::open_read(&args.db)?;
     let since_ms = now_ms() - args.since.as_millis() as i64;
     let rows = store.samples(args.target.as_deref(), since_ms)?;

@@ -239,6 +239,8 @@ async fn load_phase(args: &HuntArgs, url: Option<&Url>, phase: &str, n: u32) -> 
 }
 
 pub async fn run(args: &HuntArgs, progress: &Progress) -> Result<ExitCode> {
+    // Before the app starts: a hunt must not end in "cannot write".
+    output::check_outputs(&[args.output.as_deref(), args.html.as_deref()], &[])?;
     // The report is ours to print on stdout; the app's output goes to stderr.
     let mut t = target::open_with(&args.target, true).await?;
     let result = hunt(args, &t, progress).await;

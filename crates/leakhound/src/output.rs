@@ -50,16 +50,108 @@ pub fn emit(path: Option<&Path>, text: &str) -> Result<()> {
     }
 }
 
-/// Writes a file readable only by its owner; the file appears under its
-/// name only once it is complete.
-pub fn write_private(path: &Path, data: &[u8]) -> Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
+/// Where writing to `path` really goes: the target of a symlink (the link
+/// stays a link), else `path` itself.
+pub fn resolve(path: &Path) -> std::path::PathBuf {
+    let mut p = path.to_path_buf();
+    // A chain of links, bounded like the kernel's.
+    for _ in 0..40 {
+        match std::fs::symlink_metadata(&p) {
+            Ok(m) if m.file_type().is_symlink() => match std::fs::read_link(&p) {
+                Ok(t) if t.is_absolute() => p = t,
+                Ok(t) => {
+                    p = p.parent().map_or_else(|| t.clone(), |d| d.join(&t));
+                }
+                Err(_) => break,
+            },
+            _ => break,
+        }
+    }
+    p
+}
+
+/// Whether `path` names something that is written through in place (a
+/// terminal, `/dev/null`, a pipe, `/dev/stdout`) rather than replaced.
+pub fn is_stream(path: &Path) -> bool {
+    std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir())
+}
+
+/// Checks an output path before any work is done, so a long hunt or capture
+/// does not end in "cannot write": it must not be a directory, its directory
+/// must exist and be writable, and it must not be one of the `inputs` (a
+/// report written over the snapshot it describes destroys the snapshot).
+pub fn check_output(path: &Path, inputs: &[&Path]) -> Result<()> {
     let shown = path.display();
-    let dir = path
+    // Through the original name: `/dev/stdout` is a link to a pipe only
+    // the kernel can follow.
+    if is_stream(path) {
+        return Ok(());
+    }
+    let target = resolve(path);
+    if target.is_dir() {
+        anyhow::bail!(
+            "{shown}: is a directory\nhint: give a file name, such as {shown}/report.html"
+        );
+    }
+    if is_stream(&target) {
+        return Ok(());
+    }
+    if let Ok(out) = std::fs::metadata(&target) {
+        use std::os::unix::fs::MetadataExt;
+        for input in inputs {
+            if std::fs::metadata(input).is_ok_and(|m| m.dev() == out.dev() && m.ino() == out.ino())
+            {
+                anyhow::bail!(
+                    "{shown}: is also an input ({}); writing the report there would destroy it\nhint: choose another output file",
+                    input.display()
+                );
+            }
+        }
+    }
+    let dir = target
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let name = path
+    if !dir.is_dir() {
+        anyhow::bail!(
+            "{shown}: directory {} does not exist\nhint: create it first (mkdir -p {})",
+            dir.display(),
+            dir.display()
+        );
+    }
+    let c = std::ffi::CString::new(std::os::unix::ffi::OsStrExt::as_bytes(dir.as_os_str()))
+        .with_context(|| format!("{shown}: not a usable path"))?;
+    // SAFETY: `c` is a valid NUL-terminated path for the duration of the call.
+    if unsafe { libc::access(c.as_ptr(), libc::W_OK | libc::X_OK) } != 0 {
+        anyhow::bail!("{shown}: directory {} is not writable", dir.display());
+    }
+    Ok(())
+}
+
+/// Writes a file readable only by its owner; the file appears under its
+/// name only once it is complete (temp file + rename in the same
+/// directory). A symlink is followed (its target is written, the link
+/// stays); a terminal, pipe or device (`/dev/null`, `/dev/stdout`) is
+/// written through, never replaced.
+pub fn write_private(path: &Path, data: &[u8]) -> Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let shown = path.display();
+    if is_stream(path) {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(path)
+            .with_context(|| format!("{shown}: cannot open for writing"))?;
+        return f
+            .write_all(data)
+            .and_then(|_| f.flush())
+            .with_context(|| format!("{shown}: cannot write"));
+    }
+    let target = resolve(path);
+    let dir = target
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = target
         .file_name()
         .with_context(|| format!("{shown}: not a file name"))?;
     let tmp = dir.join(format!(
@@ -75,11 +167,19 @@ pub fn write_private(path: &Path, data: &[u8]) -> Result<()> {
             .open(&tmp)?;
         f.write_all(data)?;
         f.sync_all()?;
-        std::fs::rename(&tmp, path)
+        std::fs::rename(&tmp, &target)
     })();
     if let Err(e) = result {
         let _ = std::fs::remove_file(&tmp);
         return Err(e).with_context(|| format!("{shown}: cannot write"));
+    }
+    Ok(())
+}
+
+/// [`check_output`] for each given output path.
+pub fn check_outputs(paths: &[Option<&Path>], inputs: &[&Path]) -> Result<()> {
+    for p in paths.iter().flatten() {
+        check_output(p, inputs)?;
     }
     Ok(())
 }

@@ -18,6 +18,7 @@ pub struct ReportArgs {
 }
 
 pub fn run(args: &ReportArgs) -> Result<()> {
+    output::check_output(&args.html, &[args.input.as_path()])?;
     let shown = args.input.display();
     let text =
         std::fs::read_to_string(&args.input).with_context(|| format!("{shown}: cannot read"))?;

@@ -376,3 +376,132 @@ fn find_leaks_with_one_bad_file() {
         &["bad.heapsnapshot", "truncated"],
     );
 }
+
+/// `-o` and `--html` never destroy data: an output that is one of the inputs
+/// is refused (the snapshot stays), a symlink's target is written (the link
+/// stays), a pipe is written through (it stays a pipe), and a path that
+/// cannot be written is refused before any work.
+#[test]
+fn outputs_never_destroy_data() {
+    let dir = TempDir::new("outputs");
+    let snap = write(&dir, "s.heapsnapshot", snapshot_text());
+    let before = std::fs::read(&snap).unwrap();
+
+    // The report over its own input: refused, the input intact.
+    assert_clean_error(
+        &[os("analyze"), snap.as_os_str(), os("-o"), snap.as_os_str()],
+        &["s.heapsnapshot", "is also an input"],
+    );
+    let html_over_input = [
+        os("analyze"),
+        snap.as_os_str(),
+        os("--html"),
+        snap.as_os_str(),
+    ];
+    assert_clean_error(&html_over_input, &["is also an input"]);
+    let link = dir.path().join("link.heapsnapshot");
+    std::os::unix::fs::symlink(&snap, &link).unwrap();
+    assert_clean_error(
+        &[os("analyze"), snap.as_os_str(), os("-o"), link.as_os_str()],
+        &["is also an input"],
+    );
+    assert_eq!(std::fs::read(&snap).unwrap(), before, "the input is intact");
+
+    // A symlink to a report file: the target is written, the link stays.
+    let target = dir.path().join("real.txt");
+    let report_link = dir.path().join("report.txt");
+    std::os::unix::fs::symlink("real.txt", &report_link).unwrap();
+    let r = run(&[
+        os("analyze"),
+        snap.as_os_str(),
+        os("-o"),
+        report_link.as_os_str(),
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let meta = std::fs::symlink_metadata(&report_link).unwrap();
+    assert!(meta.file_type().is_symlink(), "the link stays a link");
+    assert!(std::fs::read_to_string(&target).unwrap().contains("nodes"));
+
+    // A named pipe: written through, still a pipe afterwards.
+    let fifo = dir.path().join("pipe");
+    let c = std::ffi::CString::new(fifo.as_os_str().as_bytes()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc_mkfifo(c.as_ptr(), 0o600) }, 0);
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::read_to_string(fifo).unwrap())
+    };
+    let r = run(&[os("analyze"), snap.as_os_str(), os("-o"), fifo.as_os_str()]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        reader.join().unwrap().contains("nodes"),
+        "the reader got the report"
+    );
+    use std::os::unix::fs::FileTypeExt;
+    assert!(
+        std::fs::symlink_metadata(&fifo)
+            .unwrap()
+            .file_type()
+            .is_fifo()
+    );
+
+    // Unwritable places are refused before the work.
+    let nodir = dir.path().join("nodir/h.html");
+    assert_clean_error(
+        &[
+            os("analyze"),
+            snap.as_os_str(),
+            os("--html"),
+            nodir.as_os_str(),
+        ],
+        &["nodir", "does not exist"],
+    );
+    assert_clean_error(
+        &[
+            os("analyze"),
+            snap.as_os_str(),
+            os("-o"),
+            dir.path().as_os_str(),
+        ],
+        &["is a directory"],
+    );
+    // hunt checks before it starts the app: no app output, no waiting.
+    let started = std::time::Instant::now();
+    let r = run(&[
+        os("hunt"),
+        os("--html"),
+        nodir.as_os_str(),
+        os("--"),
+        os("node"),
+        os("-e"),
+        os("console.log('app started'); setInterval(() => {}, 1000)"),
+    ]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("does not exist"), "{}", r.stderr);
+    assert!(
+        !r.stderr.contains("app started"),
+        "the app never ran: {}",
+        r.stderr
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    // So do snapshot and profile.
+    for cmd in ["snapshot", "profile"] {
+        let r = run(&[
+            os(cmd),
+            os("-o"),
+            dir.path().as_os_str(),
+            os("--"),
+            os("node"),
+            os("-e"),
+            os("console.log('app started'); setInterval(() => {}, 1000)"),
+        ]);
+        assert_eq!(r.code, 2, "{cmd}: {}", r.stderr);
+        assert!(r.stderr.contains("is a directory"), "{cmd}: {}", r.stderr);
+        assert!(!r.stderr.contains("app started"), "{cmd}: {}", r.stderr);
+    }
+}
+
+unsafe extern "C" {
+    #[link_name = "mkfifo"]
+    fn libc_mkfifo(path: *const std::ffi::c_char, mode: u32) -> i32;
+}
