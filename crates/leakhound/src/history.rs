@@ -122,6 +122,12 @@ pub fn run(args: &HistoryArgs) -> Result<()> {
             args.db.display()
         );
     }
+    if !std::fs::metadata(&args.db).is_ok_and(|m| m.is_file()) {
+        bail!(
+            "{}: not a regular file, so not a history database\nhint: `leakhound watch` writes one (see --db there)",
+            args.db.display()
+        );
+    }
     output::check_outputs(&[args.html.as_deref()], &[args.db.as_path()])?;
     let store = Store::open_read(&args.db)?;
     let since_ms = now_ms() - args.since.as_millis() as i64;

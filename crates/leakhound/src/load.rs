@@ -18,6 +18,14 @@ const CHUNK: usize = 8 << 20;
 /// never sits in memory as a whole.
 pub fn load_snapshot(path: &Path, progress: &Progress) -> Result<HeapGraph> {
     let shown = path.display();
+    if path.as_os_str() == "-" {
+        return load_stream(path, std::io::stdin().lock(), progress);
+    }
+    // Not opened yet: opening a FIFO blocks until a writer comes.
+    let kind = std::fs::metadata(path).with_context(|| format!("{shown}: cannot open"))?;
+    if !kind.is_file() && !kind.is_dir() {
+        return load_stream(path, open_stream(path)?, progress);
+    }
     let file = File::open(path).with_context(|| format!("{shown}: cannot open"))?;
     let meta = file
         .metadata()
@@ -46,6 +54,88 @@ pub fn load_snapshot(path: &Path, progress: &Progress) -> Result<HeapGraph> {
     .map_err(|e| anyhow::anyhow!("{shown}: {e}"));
     bar.finish_and_clear();
     graph
+}
+
+/// Opens a pipe, FIFO or device without waiting for a writer: a FIFO that
+/// nobody writes to reads as empty at once instead of hanging.
+fn open_stream(path: &Path) -> Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    use std::os::unix::io::AsRawFd;
+    let shown = path.display();
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .with_context(|| format!("{shown}: cannot open"))?;
+    // Blocking again for the reads: a slow writer is waited for, not an error.
+    // SAFETY: fcntl on a descriptor this function owns.
+    unsafe {
+        let fd = file.as_raw_fd();
+        let flags = libc::fcntl(fd, libc::F_GETFL);
+        if flags >= 0 {
+            libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_NONBLOCK);
+        }
+    }
+    Ok(file)
+}
+
+/// Reads a whole text file (a saved JSON report); a pipe, FIFO or
+/// standard input (`-`) is read as a stream without waiting for a writer.
+pub fn read_text(path: &Path) -> Result<String> {
+    use std::io::Read;
+    let shown = path.display();
+    let mut text = String::new();
+    let read = if path.as_os_str() == "-" {
+        std::io::stdin().lock().read_to_string(&mut text)
+    } else {
+        let kind = std::fs::metadata(path).with_context(|| format!("{shown}: cannot read"))?;
+        if kind.is_dir() {
+            bail!("{shown}: is a directory");
+        }
+        let mut f = if kind.is_file() {
+            File::open(path).with_context(|| format!("{shown}: cannot read"))?
+        } else {
+            open_stream(path)?
+        };
+        f.read_to_string(&mut text)
+    };
+    read.with_context(|| format!("{shown}: cannot read"))?;
+    Ok(text)
+}
+
+/// Parses a snapshot read as a stream (standard input, a pipe, a FIFO,
+/// process substitution, a device) through the push parser, chunk by chunk.
+fn load_stream(
+    path: &Path,
+    mut input: impl std::io::Read,
+    progress: &Progress,
+) -> Result<HeapGraph> {
+    let shown = if path.as_os_str() == "-" {
+        "standard input".to_owned()
+    } else {
+        path.display().to_string()
+    };
+    let spinner = progress.spinner(&format!("parsing {shown}"));
+    let mut parser = heapsnap::Parser::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut total = 0u64;
+    loop {
+        let n = match input.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e).with_context(|| format!("{shown}: cannot read")),
+        };
+        total += n as u64;
+        parser
+            .feed(&buf[..n])
+            .map_err(|e| anyhow::anyhow!("{shown}: {e}"))?;
+    }
+    spinner.finish_and_clear();
+    if total == 0 {
+        bail!("{shown}: no data (nothing was written to it), not a heap snapshot");
+    }
+    parser.finish().map_err(|e| anyhow::anyhow!("{shown}: {e}"))
 }
 
 /// Drops already-parsed pages of the mapping from memory.

@@ -20,8 +20,7 @@ pub struct ReportArgs {
 pub fn run(args: &ReportArgs) -> Result<()> {
     output::check_output(&args.html, &[args.input.as_path()])?;
     let shown = args.input.display();
-    let text =
-        std::fs::read_to_string(&args.input).with_context(|| format!("{shown}: cannot read"))?;
+    let text = crate::load::read_text(&args.input)?;
     let value: serde_json::Value = serde_json::from_str(&text).with_context(|| {
         format!(
             "{shown}: not JSON\nhint: save a report with `leakhound analyze FILE --json -o {shown}`"

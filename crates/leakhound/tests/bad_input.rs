@@ -505,3 +505,86 @@ unsafe extern "C" {
     #[link_name = "mkfifo"]
     fn libc_mkfifo(path: *const std::ffi::c_char, mode: u32) -> i32;
 }
+
+/// Runs leakhound with `stdin` as standard input; fails the test instead of
+/// hanging when it does not finish within 20 s.
+fn run_bounded(args: &[&std::ffi::OsStr], stdin: Option<Vec<u8>>) -> Run {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = leakhound()
+        .args(args)
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run leakhound");
+    if let Some(data) = stdin {
+        let mut pipe = child.stdin.take().unwrap();
+        std::thread::spawn(move || {
+            let _ = pipe.write_all(&data);
+        });
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("leakhound {args:?} hangs");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().unwrap();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Pipes, FIFOs, devices and standard input are read as streams: a
+/// snapshot arrives whole, nothing never arrives, and nothing hangs.
+#[test]
+fn streams_are_read_and_never_hang() {
+    let dir = TempDir::new("streams");
+    // Standard input.
+    let r = run_bounded(
+        &[os("analyze"), os("-")],
+        Some(snapshot_text().into_bytes()),
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("nodes"), "{}", r.stdout);
+    // A FIFO nobody writes to, for every command that reads files.
+    let fifo = dir.path().join("fifo");
+    let c = std::ffi::CString::new(fifo.as_os_str().as_bytes()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc_mkfifo(c.as_ptr(), 0o600) }, 0);
+    let f = fifo.as_os_str();
+    for args in [
+        vec![os("analyze"), f],
+        vec![os("diff"), f, f],
+        vec![os("find-leaks"), f, f, f],
+        vec![
+            os("report"),
+            f,
+            os("--html"),
+            dir.path().join("r.html").as_os_str(),
+        ],
+        vec![os("history"), os("--db"), f],
+    ] {
+        let r = run_bounded(&args, None);
+        assert_eq!(r.code, 2, "{args:?}: {}", r.stderr);
+        assert!(r.stderr.starts_with("error: "), "{args:?}: {}", r.stderr);
+        assert!(
+            r.stderr.contains("fifo"),
+            "{args:?} names the file: {}",
+            r.stderr
+        );
+    }
+    // An endless device is not a snapshot from its first byte.
+    let r = run_bounded(&[os("analyze"), os("/dev/zero")], None);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("byte 0"), "{}", r.stderr);
+}
