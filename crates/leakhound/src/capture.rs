@@ -469,6 +469,8 @@ pub async fn run(args: &RunArgs, progress: &Progress) -> Result<std::process::Ex
         .unwrap_or(Duration::from_secs(365 * 24 * 3600));
     let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     let mut taken = 0u32;
+    // With --keep-profiler, the session of the first snapshot stays open.
+    let mut kept: Option<Session> = None;
     let opts = CaptureOptions {
         snapshot: SnapshotOptions {
             keep_profiler_enabled: args.keep_profiler,
@@ -499,9 +501,18 @@ pub async fn run(args: &RunArgs, progress: &Progress) -> Result<std::process::Ex
         }
         let path = default_path(&args.dir, Some(pid), "heapsnapshot");
         let result = async {
-            let session = t.connect().await?;
+            let session = match kept.take() {
+                Some(s) => s,
+                None => t.connect().await?,
+            };
             let r = capture(&session, &t.name, &path, &opts, progress).await;
-            session.close().await;
+            if args.keep_profiler && r.is_ok() {
+                // Closing the session would turn the profiler off: V8 then
+                // forgets the object ids and numbers the next snapshot afresh.
+                kept = Some(session);
+            } else {
+                session.close().await;
+            }
             r
         }
         .await;

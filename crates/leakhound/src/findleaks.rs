@@ -279,7 +279,8 @@ pub fn build_report(
             analysis: a,
         })
         .collect();
-    let report = leaks::find_leaks(&snaps, &thresholds.options(load))?;
+    let report =
+        leaks::find_leaks(&snaps, &thresholds.options(load)).map_err(|e| leak_error(files, e))?;
     let (g, a) = loaded.last().expect("at least three snapshots");
     let d = Describer::new(g, a);
     let clusters = report
@@ -463,6 +464,34 @@ fn readable_text(anchor: &AnchorReport, segments: &[ReadableSegment]) -> String 
         open = !text.ends_with(')');
     }
     out
+}
+
+/// The way out when snapshots do not come from one profiler session.
+const ONE_SESSION_HINT: &str = "hint: take the whole series from one process with the heap profiler on throughout: `leakhound hunt` (--out-dir DIR keeps the snapshots), `leakhound run --keep-profiler -- node app.js` (a snapshot on each SIGUSR2), or node's own --heapsnapshot-signal=SIGUSR2";
+
+/// The leak finder's error, naming the files.
+fn leak_error(files: &[PathBuf], e: leaks::Error) -> anyhow::Error {
+    let file = |i: usize| files.get(i).map_or_else(String::new, |f| show(f));
+    match e {
+        leaks::Error::IdsDoNotMatch {
+            earlier,
+            later,
+            agreement,
+        } => anyhow::anyhow!(
+            "{} and {}: object ids do not match ({} of the {} ids they share, {:.0}%, belong to different objects): the snapshots are of different processes, or the heap profiler was turned off between them (as it is after each `leakhound snapshot`)\n{ONE_SESSION_HINT}",
+            file(earlier),
+            file(later),
+            agreement.mismatched,
+            agreement.shared,
+            agreement.mismatch_ratio() * 100.0
+        ),
+        leaks::Error::Unrelated(earlier, later) => anyhow::anyhow!(
+            "{} and {}: no object ids in common: the snapshots are not of one process\n{ONE_SESSION_HINT}",
+            file(earlier),
+            file(later)
+        ),
+        e => e.into(),
+    }
 }
 
 /// Keeps code locations in the user's own scripts when there are any.

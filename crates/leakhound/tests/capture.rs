@@ -1,7 +1,8 @@
 //! End to end against real `node` processes: `snapshot` by command, port,
 //! WebSocket URL, PID and PID + SIGUSR1 activation; `--analyze`; refusals
 //! and clear errors (remote inspectors, dead targets, wrong ports and PIDs,
-//! a target killed mid-snapshot, a full disk); `profile`; `run`.
+//! a target killed mid-snapshot, a full disk); `profile`; `run` (with
+//! `--keep-profiler`, snapshots `find-leaks` accepts as one series).
 //!
 //! Every process started here runs in its own process group, and the whole
 //! group is killed when its guard is dropped, also when a test panics.
@@ -1012,6 +1013,58 @@ fn run_snapshots_on_sigusr2() {
         "{files:?}"
     );
     assert_good_snapshot(&snaps, &files[0]);
+}
+
+/// With `--keep-profiler`, `run` keeps one inspector session (closing it
+/// would turn the profiler off and renumber the next snapshot), so
+/// `find-leaks` accepts its snapshots as one series.
+#[test]
+fn run_keep_profiler_keeps_object_ids() {
+    let dir = TempDir::new("cap-run-keep");
+    let snaps = dir.path().join("snaps");
+    std::fs::create_dir(&snaps).unwrap();
+    let idle = fixture("idle.js");
+    let mut p = start(
+        dir.path(),
+        &[
+            "run",
+            "--keep-profiler",
+            "--dir",
+            snaps.to_str().unwrap(),
+            "--",
+            "node",
+            &idle,
+        ],
+    );
+    p.wait_line(Stream::Err, |l| l.contains("send SIGUSR2"));
+    p.wait_line(Stream::Out, |l| l == "READY");
+    let mut wrote: Vec<String> = Vec::new();
+    for _ in 0..3 {
+        p.signal(libc::SIGUSR2);
+        let line = p.wait_line(Stream::Err, |l| {
+            l.starts_with("leakhound: wrote ") && !wrote.iter().any(|w| w == l)
+        });
+        wrote.push(line);
+    }
+    p.signal(libc::SIGTERM);
+    let out = p.finish(LONG);
+    assert_eq!(out.code(), 143, "stderr:\n{}", out.stderr);
+    let files = names(&snaps);
+    assert_eq!(files.len(), 3, "{files:?}");
+    let mut args = vec!["find-leaks".to_owned(), "--quiet".to_owned()];
+    args.extend(
+        files
+            .iter()
+            .map(|f| snaps.join(f).to_string_lossy().into_owned()),
+    );
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = run(dir.path(), &args, LONG);
+    assert!(
+        matches!(out.code(), 0 | 1) && out.stderr.is_empty(),
+        "find-leaks refused run --keep-profiler's snapshots ({}):\n{}",
+        out.code(),
+        out.stderr
+    );
 }
 
 #[test]

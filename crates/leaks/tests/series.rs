@@ -264,3 +264,25 @@ fn snapshots_of_different_processes_are_an_error() {
         Error::Unrelated(0, 2)
     );
 }
+
+/// The heap profiler turned off before the last snapshot: V8 numbers the
+/// heap afresh in the order it walks it, so the ids the snapshots share
+/// mostly belong to other objects.
+#[test]
+fn a_renumbered_snapshot_is_an_error() {
+    let mut heaps: Vec<Heap> = (0..3).map(|k| map_cache(k, 1, KB)).collect();
+    for (i, n) in heaps[2].s.nodes.iter_mut().enumerate() {
+        n.id = 1 + 2 * i as u32;
+    }
+    match run(&heaps, &Options::default()) {
+        Err(Error::IdsDoNotMatch {
+            earlier: 0,
+            later: 2,
+            agreement,
+        }) => assert!(agreement.mismatched > 0, "{agreement:?}"),
+        other => panic!(
+            "expected IdsDoNotMatch, got {:?}",
+            other.map(|r| r.clusters.len())
+        ),
+    }
+}
