@@ -257,8 +257,9 @@ pub struct SnapshotArgs {
     /// Run a full garbage collection first
     #[arg(long)]
     pub gc: bool,
-    /// Leave the heap profiler on afterwards: object ids stay stable between
-    /// snapshots, but the target's GC stays ~10x slower while leakhound is attached
+    /// Do not turn the heap profiler off after the snapshot. V8 forgets object ids when the
+    /// inspector session closes (as it does when this command ends), so this does not make a
+    /// series of lone snapshots comparable: take series with `hunt` or `run --keep-profiler`
     #[arg(long)]
     pub keep_profiler: bool,
     /// Include V8 internals (no user roots)
