@@ -19,7 +19,9 @@ pub fn table(header: &[&str]) -> Table {
     let mut t = Table::new();
     t.load_preset(UTF8_FULL_CONDENSED);
     t.set_content_arrangement(ContentArrangement::Dynamic);
-    if t.width().is_none() {
+    // Not a terminal, or one that reports a width of 0 (`script`, some CI
+    // ptys): a sane width instead of one character per column.
+    if t.width().is_none_or(|w| w < 40) {
         t.set_width(120);
     }
     t.set_header(header.iter().map(|h| h.to_string()).collect::<Vec<_>>());

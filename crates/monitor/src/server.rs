@@ -35,9 +35,14 @@ fn token_ok(headers: &HeaderMap, token: &str) -> bool {
     else {
         return false;
     };
-    let Some(given) = v.strip_prefix("Bearer ").map(str::trim) else {
+    // The scheme name is case-insensitive (RFC 7235 §2.1).
+    let Some((scheme, given)) = v.trim_start().split_once(' ') else {
         return false;
     };
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return false;
+    }
+    let given = given.trim();
     let (a, b) = (given.as_bytes(), token.as_bytes());
     let mut diff = a.len() ^ b.len();
     for i in 0..a.len().max(b.len()) {
@@ -139,5 +144,13 @@ mod tests {
         assert!(token_ok(&h, "s3cret"));
         assert!(!token_ok(&h, "s3cre"));
         assert!(!token_ok(&h, "s3crets"));
+        for v in ["bearer s3cret", "BEARER s3cret", "Bearer   s3cret"] {
+            h.insert(header::AUTHORIZATION, HeaderValue::from_static(v));
+            assert!(token_ok(&h, "s3cret"), "{v}");
+        }
+        for v in ["Basic s3cret", "Bearers3cret", "s3cret"] {
+            h.insert(header::AUTHORIZATION, HeaderValue::from_static(v));
+            assert!(!token_ok(&h, "s3cret"), "{v}");
+        }
     }
 }
