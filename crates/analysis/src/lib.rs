@@ -8,7 +8,8 @@
 //! running them afterwards gives the same results with a lower peak memory
 //! use.) The per-class Summary ([`Analysis::aggregates`]) and the Comparison
 //! view ([`diff::compare`]) are
-//! built on top. Nothing here does IO.
+//! built on top; [`traces`] reads allocation stacks from snapshots taken
+//! with allocation tracking. Nothing here does IO.
 
 mod bits;
 mod classes;
@@ -21,6 +22,7 @@ mod paths;
 mod retained;
 pub mod scripts;
 mod stats;
+pub mod traces;
 mod weakmap;
 
 use std::collections::HashMap;

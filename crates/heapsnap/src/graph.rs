@@ -410,5 +410,7 @@ impl HeapGraph {
             + e * (4 + 4)
             + self.strings.heap_bytes()
             + self.locations.len() * std::mem::size_of::<Location>()
+            + self.trace_function_infos.len() * 4
+            + self.trace_tree.len() * std::mem::size_of::<TraceNode>()
     }
 }

@@ -5,7 +5,8 @@
 //! * [`HeapGraph`] is immutable: columnar node data, CSR forward edges
 //!   (no retainers: analyses derive what they need), the string table, locations, trace data. Nodes and edges are
 //!   addressed by typed ordinals ([`NodeIdx`], [`EdgeIdx`], [`StrIdx`]).
-//! * [`synth`] writes small snapshots from a node/edge list (tests, fuzzing).
+//! * [`synth`] writes small snapshots from a node/edge list, with allocation
+//!   trace data if asked (tests, fuzzing).
 
 mod error;
 mod graph;

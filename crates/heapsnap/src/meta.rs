@@ -54,6 +54,13 @@ pub struct Layout {
     pub location_line: Option<usize>,
     pub location_column: Option<usize>,
     pub trace_function_info_field_count: usize,
+    /// Values of a `trace_tree` node before its `children` list (V8 writes
+    /// `id, function_info_index, count, size, children`), and where each is.
+    pub trace_tree_value_count: usize,
+    pub trace_tree_id: usize,
+    pub trace_tree_function_info_index: usize,
+    pub trace_tree_count: Option<usize>,
+    pub trace_tree_size: Option<usize>,
     pub sample_field_count: usize,
 }
 
@@ -135,6 +142,27 @@ impl Header {
         let nf = &m.node_fields;
         let ef = &m.edge_fields;
         let lf = &m.location_fields;
+        let tf = &m.trace_node_fields;
+        // The trace tree nests each node's children after its other values,
+        // so "children" has to come last; V8's order when the list is absent.
+        let (tree_values, tree_id, tree_function, tree_count, tree_size) = if tf.is_empty() {
+            (4, 0, 1, Some(2), Some(3))
+        } else {
+            let children = required(tf, "children", "trace_node_fields")?;
+            if children + 1 != tf.len() || tf.len() > 16 {
+                return Err(ErrorKind::BadHeader(
+                    "trace_node_fields must end with \"children\" (and have at most 16 fields)"
+                        .into(),
+                ));
+            }
+            (
+                children,
+                required(tf, "id", "trace_node_fields")?,
+                required(tf, "function_info_index", "trace_node_fields")?,
+                position(tf, "count"),
+                position(tf, "size"),
+            )
+        };
         let layout = Layout {
             node_field_count: nf.len(),
             node_type: required(nf, "type", "node_fields")?,
@@ -154,6 +182,11 @@ impl Header {
             location_line: position(lf, "line"),
             location_column: position(lf, "column"),
             trace_function_info_field_count: m.trace_function_info_fields.len(),
+            trace_tree_value_count: tree_values,
+            trace_tree_id: tree_id,
+            trace_tree_function_info_index: tree_function,
+            trace_tree_count: tree_count,
+            trace_tree_size: tree_size,
             sample_field_count: m.sample_fields.len(),
         };
         if layout.node_field_count > 16 || layout.edge_field_count > 16 {

@@ -913,8 +913,12 @@ impl Parser {
                 .trace_function_infos
                 .push(to_u32(v, "trace_function_infos")?),
             Section::TraceTree => {
+                let values = self
+                    .header
+                    .as_ref()
+                    .map_or(4, |h| h.layout.trace_tree_value_count);
                 let b = &mut self.b;
-                if b.rec_len >= 4 {
+                if b.rec_len >= values {
                     return Err(ErrorKind::Inconsistent(
                         "trace tree node has too many fields".into(),
                     ));
@@ -1048,20 +1052,34 @@ impl Parser {
     }
 
     fn open_trace_children(&mut self) -> Result<(), ErrorKind> {
+        // Without a header (an error comes later anyway), V8's layout.
+        let (values, id, function, count, size) = match &self.header {
+            Some(h) => {
+                let l = &h.layout;
+                (
+                    l.trace_tree_value_count,
+                    l.trace_tree_id,
+                    l.trace_tree_function_info_index,
+                    l.trace_tree_count,
+                    l.trace_tree_size,
+                )
+            }
+            None => (4, 0, 1, Some(2), Some(3)),
+        };
         let b = &mut self.b;
-        if b.rec_len != 4 {
-            return Err(ErrorKind::Inconsistent(
-                "trace tree node does not have 4 fields before its children".into(),
-            ));
+        if b.rec_len != values {
+            return Err(ErrorKind::Inconsistent(format!(
+                "trace tree node does not have {values} fields before its children"
+            )));
         }
         b.rec_len = 0;
         let parent = b.trace_stack.last().copied().unwrap_or(u32::MAX);
         let idx = b.trace_tree.len() as u32;
         b.trace_tree.push(TraceNode {
-            id: to_u32(b.rec[0], "trace_tree")?,
-            function_info_index: to_u32(b.rec[1], "trace_tree")?,
-            count: to_u32(b.rec[2], "trace_tree")?,
-            size: b.rec[3],
+            id: to_u32(b.rec[id], "trace_tree")?,
+            function_info_index: to_u32(b.rec[function], "trace_tree")?,
+            count: count.map_or(Ok(0), |c| to_u32(b.rec[c], "trace_tree"))?,
+            size: size.map_or(0, |s| b.rec[s]),
             parent,
         });
         b.trace_stack.push(idx);

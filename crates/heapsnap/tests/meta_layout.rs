@@ -274,3 +274,68 @@ fn header_keys_in_any_order_and_unknown_keys() {
     let g = parse_bytes(moved.as_bytes()).unwrap_or_else(|e| panic!("{e}\n{moved}"));
     assert_eq!(format!("{g:?}"), format!("{base:?}"));
 }
+
+/// The trace tree's node fields are read by name too (DevTools does the
+/// same); only "children" has to come last, since it nests.
+#[test]
+fn trace_node_fields_by_name() {
+    use heapsnap::synth::SynthSnapshot;
+    let mut s = SynthSnapshot::with_root();
+    let f = s.trace_function("make", "/srv/a.js", 3, 2, 5);
+    let g2 = s.trace_function("handle", "/srv/a.js", 3, 9, 1);
+    let t = s.trace_path(&[g2, f]);
+    let o = s.node("object", "A", 48);
+    s.edge(0, "element", "0", o).allocated_at(o, t);
+    let text = s.to_json();
+    let canonical = parse_bytes(text.as_bytes()).expect("parses");
+    let tree = canonical.trace_tree();
+    assert_eq!(
+        tree.iter()
+            .map(|t| (t.id, t.function_info_index, t.count, t.size, t.parent))
+            .collect::<Vec<_>>(),
+        [(1, 0, 0, 0, u32::MAX), (2, 2, 0, 0, 0), (3, 1, 1, 48, 1)]
+    );
+    // The same tree with its values written as size, count, function, id.
+    let fields = r#""trace_node_fields":["id","function_info_index","count","size","children"]"#;
+    let reordered = text
+        .replacen(
+            fields,
+            r#""trace_node_fields":["size","count","function_info_index","id","children"]"#,
+            1,
+        )
+        .replacen(
+            "\"trace_tree\":[1,0,0,0,[2,2,0,0,[3,1,1,48,[]]]]",
+            "\"trace_tree\":[0,0,0,1,[0,0,2,2,[48,1,1,3,[]]]]",
+            1,
+        );
+    assert_ne!(reordered, text);
+    let g = parse_bytes(reordered.as_bytes()).expect("parses");
+    assert_eq!(g.trace_tree(), canonical.trace_tree());
+    // An extra field, and no count or size.
+    let extra = text
+        .replacen(
+            fields,
+            r#""trace_node_fields":["id","future","function_info_index","children"]"#,
+            1,
+        )
+        .replacen(
+            "\"trace_tree\":[1,0,0,0,[2,2,0,0,[3,1,1,48,[]]]]",
+            "\"trace_tree\":[1,7,0,[2,7,2,[3,7,1,[]]]]",
+            1,
+        );
+    let g = parse_bytes(extra.as_bytes()).expect("parses");
+    assert_eq!(
+        g.trace_tree()
+            .iter()
+            .map(|t| (t.id, t.function_info_index, t.count, t.size, t.parent))
+            .collect::<Vec<_>>(),
+        [(1, 0, 0, 0, u32::MAX), (2, 2, 0, 0, 0), (3, 1, 0, 0, 1)]
+    );
+    let bad = text.replacen(
+        fields,
+        r#""trace_node_fields":["id","function_info_index","children","count","size"]"#,
+        1,
+    );
+    let e = parse_bytes(bad.as_bytes()).expect_err("children not last");
+    assert!(e.to_string().contains("must end with \"children\""), "{e}");
+}

@@ -4,7 +4,8 @@
 //!   unless allowed; SIGUSR1 activation only after checking it is safe).
 //! * [`launch`]: start `node app.js` with `--inspect=127.0.0.1:0`.
 //! * [`cdp::Session`]: commands and events over one WebSocket.
-//! * [`snapshot`], [`profile`]: heap snapshots streamed in chunks, sampling heap profiles.
+//! * [`snapshot`], [`profile`]: heap snapshots streamed in chunks (and allocation
+//!   tracking for them), sampling heap profiles.
 
 pub mod cdp;
 mod error;

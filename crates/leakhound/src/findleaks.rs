@@ -203,6 +203,10 @@ pub struct ClusterReport {
     pub holder_sizes: Vec<Option<u64>>,
     pub code: Vec<CodeRef>,
     pub examples: Vec<NodeInfo>,
+    /// Where the leaked objects were allocated, when the snapshots carry
+    /// allocation traces (`hunt --alloc-stacks`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allocation_stack: Option<crate::allocstack::AllocationStack>,
 }
 
 #[derive(Serialize, schemars::JsonSchema)]
@@ -283,6 +287,7 @@ pub fn build_report(
         leaks::find_leaks(&snaps, &thresholds.options(load)).map_err(|e| leak_error(files, e))?;
     let (g, a) = loaded.last().expect("at least three snapshots");
     let d = Describer::new(g, a);
+    let traces = analysis::traces::AllocationTraces::new(g);
     let clusters = report
         .clusters
         .iter()
@@ -316,6 +321,7 @@ pub fn build_report(
             holder_sizes: c.holder_sizes.clone(),
             code: user_code(c.code.iter().filter_map(|&n| code_ref(&d, n)).collect()),
             examples: c.roots.iter().take(3).map(|&n| d.node(n)).collect(),
+            allocation_stack: crate::allocstack::for_objects(traces.as_ref(), &c.roots),
         })
         .collect();
     let growing_objects = report
@@ -652,6 +658,10 @@ fn render_cluster(out: &mut String, c: &ClusterReport, color: bool, full_path: b
         out.push_str(&format!("   gc root:  {}\n", c.retainer_path.render()));
     }
     render_code(out, &c.code);
+    out.push_str(&crate::allocstack::render(
+        c.allocation_stack.as_ref(),
+        c.leaked_objects,
+    ));
     out.push_str(&format!("   fix:      {}\n\n", c.advice));
 }
 

@@ -51,6 +51,11 @@ pub struct HuntArgs {
     /// Wait at most this long for the app to start listening
     #[arg(long, value_parser = parse_duration, default_value = "30s")]
     pub startup_timeout: Duration,
+    /// Record where objects are allocated (V8 allocation tracking, from the base snapshot
+    /// to the last): the report then shows each leak's allocation stack. Slows the target
+    /// while on (see the README for measurements)
+    #[arg(long)]
+    pub alloc_stacks: bool,
     #[command(flatten)]
     pub thresholds: LeakThresholds,
     /// Print the versioned JSON report
@@ -286,7 +291,11 @@ async fn hunt(args: &HuntArgs, t: &target::Target, progress: &Progress) -> Resul
             let started = Instant::now();
             load_phase(args, url.as_ref(), phase, *n).await?;
             tokio::time::sleep(args.settle).await;
+            if i == 0 && args.alloc_stacks {
+                start_alloc_stacks(&session, t).await?;
+            }
             let path = dir.join(format!("{}-{label}.heapsnapshot", i + 1));
+            // The last capture turns the profiler off, allocation tracking with it.
             let opts = CaptureOptions {
                 // The profiler stays on between snapshots so object ids match.
                 snapshot: SnapshotOptions {
@@ -331,6 +340,12 @@ async fn hunt(args: &HuntArgs, t: &target::Target, progress: &Progress) -> Resul
         anyhow::Ok(report)
     }
     .await;
+    if outcome.is_err() && !session.is_closed() {
+        // The last snapshot did not turn the profiler off: do it now rather
+        // than leave it to the end of the session. (On Ctrl-C this future is
+        // dropped; the inspector then turns it off when the socket closes.)
+        let _ = inspector::snapshot::stop_heap_profiler(&session, Duration::from_secs(5)).await;
+    }
     session.close().await;
     let report = outcome?;
     if let Some(p) = &args.html {
@@ -351,6 +366,31 @@ async fn hunt(args: &HuntArgs, t: &target::Target, progress: &Progress) -> Resul
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Turns allocation tracking on, after the warm-up: the leaked objects are
+/// allocated after the base snapshot, so the warm-up runs at full speed.
+/// In a target started here, heap compaction is turned off as well (the
+/// process ends with the hunt): V8 drops the allocation trace of an object
+/// that compaction moves once it has an id, so many leaked objects would
+/// lose theirs. An attached process is left as it is.
+async fn start_alloc_stacks(session: &Session, t: &target::Target) -> Result<()> {
+    let compaction = if t.child.is_none() {
+        "heap compaction left on: objects it moves may lose their stacks"
+    } else {
+        match inspector::snapshot::set_compaction(session, false).await {
+            Ok(()) => "heap compaction off",
+            Err(e) => {
+                eprintln!("note: {}: cannot turn heap compaction off: {e}", t.name);
+                "heap compaction on: objects it moves may lose their stacks"
+            }
+        }
+    };
+    inspector::snapshot::start_allocation_tracking(session)
+        .await
+        .with_context(|| format!("{}: cannot start allocation tracking", t.name))?;
+    eprintln!("leakhound: allocation tracking on until the last snapshot ({compaction})");
+    Ok(())
 }
 
 /// Removes a temporary directory when dropped.

@@ -1,5 +1,6 @@
 //! The `leakhound` command line.
 
+mod allocstack;
 mod analyze;
 mod capture;
 mod describe;
