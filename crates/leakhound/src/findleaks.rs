@@ -321,7 +321,7 @@ pub fn build_report(
             holder_sizes: c.holder_sizes.clone(),
             code: user_code(c.code.iter().filter_map(|&n| code_ref(&d, n)).collect()),
             examples: c.roots.iter().take(3).map(|&n| d.node(n)).collect(),
-            allocation_stack: crate::allocstack::for_objects(traces.as_ref(), &c.roots),
+            allocation_stack: crate::allocstack::for_objects(traces.as_ref(), &c.leaked),
         })
         .collect();
     let growing_objects = report

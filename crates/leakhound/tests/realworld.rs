@@ -132,6 +132,57 @@ fn check_cluster(spec: &Value, c: &Value) -> Vec<String> {
     bad
 }
 
+/// What is wrong with the allocation stack of a leak's first cluster
+/// (`hunt --alloc-stacks`): the innermost of the user's own frames must be
+/// the function that makes the leaked objects; where no user code makes
+/// them (a package does, on its own), some frame must name that function.
+fn check_alloc(spec: &Value, h: &Outcome) -> Vec<String> {
+    let Some(file) = spec["alloc_file"].as_str() else {
+        return Vec::new();
+    };
+    let functions = accepted(spec, "alloc_function");
+    let Some(c) = h.report["clusters"].as_array().and_then(|c| c.first()) else {
+        return vec![format!(
+            "--alloc-stacks: no cluster (exit {}): {}",
+            h.code,
+            h.stderr.trim()
+        )];
+    };
+    let frames = c["allocation_stack"]["frames"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    if frames.is_empty() {
+        return vec![format!(
+            "--alloc-stacks: no allocation stack for {}",
+            str_at(c, "/path/text")
+        )];
+    }
+    let matches = |f: &Value| {
+        f["url"].as_str().is_some_and(|u| u.ends_with(file))
+            && functions.iter().any(|n| f["function"] == n.as_str())
+    };
+    let shown: Vec<String> = frames
+        .iter()
+        .map(|f| format!("{}@{}", str_at(f, "/function"), str_at(f, "/url")))
+        .collect();
+    let ok = if file.contains("node_modules/") {
+        frames.iter().any(matches)
+    } else {
+        frames
+            .iter()
+            .find(|f| f["kind"] == "user")
+            .is_some_and(matches)
+    };
+    if ok {
+        Vec::new()
+    } else {
+        vec![format!(
+            "--alloc-stacks: expected {functions:?} in {file}, got {shown:?}"
+        )]
+    }
+}
+
 /// What is wrong with a hunt's report for a case, if anything.
 fn check(case: &Case, h: &Outcome) -> Vec<String> {
     let s = &case.spec;
@@ -220,7 +271,11 @@ fn realworld_leaks_are_named_and_fixed_twins_are_clean() {
                     };
                     let Some(case) = cases.get(i) else { break };
                     let h = hunt(&case.app, &[]);
-                    let bad = check(case, &h);
+                    let mut bad = check(case, &h);
+                    if case.spec["leak"] == true {
+                        let traced = hunt(&case.app, &["--alloc-stacks"]);
+                        bad.extend(check_alloc(&case.spec, &traced));
+                    }
                     eprintln!(
                         "{:<40} {}",
                         case.name,

@@ -131,6 +131,9 @@ pub struct Cluster {
     /// Leaked objects: the roots, and the objects of the same class each of
     /// them holds in a chain (a linked list of listeners counts every listener).
     pub leaked_objects: usize,
+    /// The leaked objects of the cluster's main part: its roots and the
+    /// objects they chain (of a merged cluster, the part shown).
+    pub leaked: Vec<NodeIdx>,
     /// Sum of the roots' retained sizes (disjoint: no root dominates another).
     pub retained_size: u64,
     pub self_size: u64,
@@ -307,14 +310,17 @@ fn candidates(fin: Snap<'_>, indexes: &[IdIndex]) -> (Vec<bool>, usize, u64) {
     (candidate, count, bytes)
 }
 
+/// Per leak root, the leaked objects of its class it holds in a chain.
+type Chains = HashMap<NodeIdx, Vec<NodeIdx>>;
+
 /// Leak roots (candidates with no candidate among their dominators), and
 /// for each root how many leaked objects it stands for: itself and the
 /// candidates of its class that it holds in a chain of direct dominators
 /// (the rest of a linked list of listeners, of timers, of closures).
-fn leak_roots(fin: Snap<'_>, candidate: &[bool]) -> (Vec<NodeIdx>, HashMap<NodeIdx, usize>) {
+fn leak_roots(fin: Snap<'_>, candidate: &[bool]) -> (Vec<NodeIdx>, Chains) {
     let (g, a) = (fin.graph, fin.analysis);
     let mut roots: Vec<NodeIdx> = Vec::new();
-    let mut chains: HashMap<NodeIdx, usize> = HashMap::new();
+    let mut chains: Chains = HashMap::new();
     // (node, the root above it, whether its dominator is in the root's chain)
     let mut stack: Vec<(NodeIdx, Option<NodeIdx>, bool)> = vec![(g.root(), None, false)];
     while let Some((n, root, parent_chained)) = stack.pop() {
@@ -322,7 +328,6 @@ fn leak_roots(fin: Snap<'_>, candidate: &[bool]) -> (Vec<NodeIdx>, HashMap<NodeI
         let (root, chained) = match root {
             None if is_cand => {
                 roots.push(n);
-                chains.insert(n, 1);
                 (Some(n), true)
             }
             Some(r)
@@ -331,7 +336,7 @@ fn leak_roots(fin: Snap<'_>, candidate: &[bool]) -> (Vec<NodeIdx>, HashMap<NodeI
                     && !reportable_chain_break(g, r)
                     && a.class_name(g, n) == a.class_name(g, r) =>
             {
-                *chains.entry(r).or_insert(1) += 1;
+                chains.entry(r).or_default().push(n);
                 (Some(r), true)
             }
             // Internal links of a chain (a listener's closure, a context) keep it going.
@@ -428,12 +433,7 @@ impl Ctx<'_, '_> {
         self.snaps[self.snaps.len() - 1]
     }
 
-    fn cluster(
-        &self,
-        sig: Signature,
-        mut members: Vec<NodeIdx>,
-        chains: &HashMap<NodeIdx, usize>,
-    ) -> Cluster {
+    fn cluster(&self, sig: Signature, mut members: Vec<NodeIdx>, chains: &Chains) -> Cluster {
         let fin = self.fin();
         let (g, a) = (fin.graph, fin.analysis);
         members.sort_by(|&x, &y| {
@@ -444,10 +444,12 @@ impl Ctx<'_, '_> {
         });
         let retained_size: u64 = members.iter().map(|n| a.retained.get(n.idx())).sum();
         let self_size: u64 = members.iter().map(|n| u64::from(a.shallow[n.idx()])).sum();
-        let leaked_objects = members
+        // The roots and the objects they chain: what leaked, one by one.
+        let leaked: Vec<NodeIdx> = members
             .iter()
-            .map(|r| chains.get(r).copied().unwrap_or(1))
-            .sum();
+            .flat_map(|r| std::iter::once(*r).chain(chains.get(r).into_iter().flatten().copied()))
+            .collect();
+        let leaked_objects = leaked.len();
         let representative = members[0];
         let path = retainer_path(g, a, representative, self.opts.max_path);
         let holder_pos = self.holder_position(&path, representative);
@@ -462,6 +464,7 @@ impl Ctx<'_, '_> {
             signature: sig.display,
             roots: members,
             leaked_objects,
+            leaked,
             retained_size,
             self_size,
             representative,
