@@ -55,6 +55,7 @@ enum Command {
     /// Run a command under the inspector; heap snapshots on SIGUSR2 or on a timer
     Run(capture::RunArgs),
     /// Watch services: sample memory, GC and event-loop delay; trends, alerts, /metrics, history
+    /// (with -- COMMAND: exit 0 when the app ends cleanly, 3 when it fails)
     Watch(watch::WatchArgs),
     /// Show the samples and heap trend recorded by `watch`
     History(history::HistoryArgs),

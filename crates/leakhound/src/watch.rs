@@ -125,6 +125,33 @@ fn config_targets(cfg: &Config, default_interval: Duration) -> Vec<TargetDef> {
         .collect()
 }
 
+/// Refuses, before watching starts, a target whose inspector is not on
+/// loopback unless remote targets were allowed: the inspector grants code
+/// execution, and every other command refuses the same way.
+fn refuse_remote(t: &TargetDef) -> Result<()> {
+    let Source::Spec { spec, opts } = &t.source else {
+        return Ok(());
+    };
+    let remote = match spec {
+        TargetSpec::WebSocket(u) => {
+            inspector::target::check_ws_url(u, opts.allow_remote)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", t.name))?;
+            return Ok(());
+        }
+        TargetSpec::Port { host, port } => (!opts.allow_remote
+            && !inspector::target::is_loopback_host(host))
+        .then(|| format!("{host}:{port}")),
+        TargetSpec::Pid(_) => None,
+    };
+    match remote {
+        Some(addr) => bail!(
+            "{}: {addr} is not a loopback address; the inspector grants code execution in the target\nhint: pass --allow-remote (allow_remote = true in the config) if you mean it",
+            t.name
+        ),
+        None => Ok(()),
+    }
+}
+
 pub async fn run(args: &WatchArgs, quiet: bool) -> Result<ExitCode> {
     init_logging(quiet);
     let cfg = match &args.config {
@@ -177,6 +204,9 @@ pub async fn run(args: &WatchArgs, quiet: bool) -> Result<ExitCode> {
         bail!(
             "no target given\nhint: use --pid PID, --port PORT, --inspect ws://127.0.0.1:PORT/ID, -- node app.js, or [[target]] entries in --config"
         );
+    }
+    for t in &targets {
+        refuse_remote(t)?;
     }
     let token = args
         .bearer_token
@@ -282,10 +312,16 @@ pub async fn run(args: &WatchArgs, quiet: bool) -> Result<ExitCode> {
         };
         watcher.run(shutdown).await?;
     }
+    // 1 and 2 are leakhound's own (leak found, error): an app that failed
+    // is 3, whatever its own status was (said on stderr).
     let code = match child_status {
-        Some(s) => {
+        Some(s) if s.success() => {
             eprintln!("leakhound: the app exited ({s})");
-            ExitCode::from(s.code().unwrap_or(1).clamp(0, 255) as u8)
+            ExitCode::SUCCESS
+        }
+        Some(s) => {
+            eprintln!("leakhound: the app exited ({s}); leakhound exits with 3");
+            ExitCode::from(3)
         }
         None => ExitCode::SUCCESS,
     };

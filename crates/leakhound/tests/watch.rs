@@ -545,6 +545,59 @@ fn usage_errors() {
     );
 }
 
+/// Remote inspectors are refused at once, as by every other command; an
+/// app that `watch` started and that failed makes it exit 3 (1 and 2 are
+/// leakhound's own), one that finished cleanly 0.
+#[test]
+fn remote_targets_refused_and_app_status_kept_apart() {
+    let dir = TempDir::new("watch-remote");
+    let cfg = dir.path().join("remote.toml");
+    std::fs::write(
+        &cfg,
+        "[[target]]\nname = \"far\"\nport = 9229\nhost = \"10.0.0.1\"\n",
+    )
+    .unwrap();
+    let cfg_args = vec!["--config".to_owned(), cfg.display().to_string()];
+    let cli_args = vec!["--inspect".to_owned(), "ws://10.0.0.1:9229/abc".to_owned()];
+    for extra in [cli_args, cfg_args] {
+        let started = std::time::Instant::now();
+        let out = leakhound()
+            .args(["watch", "--no-server", "--no-history"])
+            .args(&extra)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{extra:?}: {err}");
+        assert!(err.contains("10.0.0.1"), "{err}");
+        assert!(err.contains("--allow-remote"), "{err}");
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "refused at once"
+        );
+    }
+    for (script, want) in [
+        ("process.exit(1)", 3),
+        ("process.exit(2)", 3),
+        ("setTimeout(() => {}, 300)", 0),
+    ] {
+        let out = leakhound()
+            .args([
+                "watch",
+                "--no-server",
+                "--no-history",
+                "--",
+                "node",
+                "-e",
+                script,
+            ])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(want), "{script}: {err}");
+        assert!(err.contains("the app exited"), "{script}: {err}");
+    }
+}
+
 /// A real Prometheus server (Debian package `prometheus`, installed by
 /// `.ci/run`) scrapes the watcher on loopback and can query its series.
 #[test]
