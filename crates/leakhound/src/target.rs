@@ -172,15 +172,17 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let (num, unit) = s.split_at(split);
     let v: f64 = num
         .parse()
-        .map_err(|_| format!("invalid duration {s:?} (try 30s, 5m, 1h)"))?;
+        .map_err(|_| format!("invalid duration {s:?} (try 30s, 5m, 1h, 7d)"))?;
     let secs = match unit {
         "" | "s" => v,
         "ms" => v / 1000.0,
         "m" | "min" => v * 60.0,
         "h" => v * 3600.0,
+        "d" => v * 86_400.0,
+        "w" => v * 7.0 * 86_400.0,
         _ => {
             return Err(format!(
-                "invalid duration unit in {s:?} (use ms, s, m or h)"
+                "invalid duration unit in {s:?} (use ms, s, m, h, d or w)"
             ));
         }
     };
@@ -201,6 +203,8 @@ mod tests {
         assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
         assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
         assert_eq!(parse_duration("2"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_duration("7d"), Ok(Duration::from_secs(7 * 86_400)));
+        assert_eq!(parse_duration("2w"), Ok(Duration::from_secs(14 * 86_400)));
         assert!(parse_duration("5x").is_err());
         assert!(parse_duration("").is_err());
     }

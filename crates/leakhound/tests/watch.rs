@@ -509,6 +509,17 @@ fn history_survives_kill_9() {
     assert!(rows.len() >= before, "{} < {before}", rows.len());
     assert_eq!(h["targets"][0]["target"], "idle");
     assert!(rows.iter().all(|r| r["heap_used"].as_f64().unwrap() > 0.0));
+    // Sizes are integers in JSON, as docs/json.md says.
+    for k in [
+        "heap_used",
+        "heap_total",
+        "heap_limit",
+        "heap_floor",
+        "external",
+        "rss",
+    ] {
+        assert!(rows.iter().all(|r| r[k].is_u64()), "{k} is an integer");
+    }
 }
 
 #[test]

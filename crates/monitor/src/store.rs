@@ -11,6 +11,12 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 
+/// Byte counts are kept as REAL in SQLite and in memory, but are whole
+/// numbers: JSON reports write them as integers (docs/json.md).
+fn bytes_as_integer<S: serde::Serializer>(v: &f64, s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_u64(v.max(0.0).round() as u64)
+}
+
 /// One stored sample.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Row {
@@ -18,11 +24,17 @@ pub struct Row {
     /// Milliseconds since the epoch (watcher's clock).
     pub ts_ms: i64,
     pub pid: u32,
+    #[serde(serialize_with = "bytes_as_integer")]
     pub heap_used: f64,
+    #[serde(serialize_with = "bytes_as_integer")]
     pub heap_total: f64,
+    #[serde(serialize_with = "bytes_as_integer")]
     pub heap_limit: f64,
+    #[serde(serialize_with = "bytes_as_integer")]
     pub heap_floor: f64,
+    #[serde(serialize_with = "bytes_as_integer")]
     pub external: f64,
+    #[serde(serialize_with = "bytes_as_integer")]
     pub rss: f64,
     pub gc_count: u64,
     pub gc_seconds: f64,
