@@ -240,6 +240,47 @@ fn report_rejects_bad_input() {
         "{err}"
     );
     assert!(!dir.path().join("x.html").exists());
+
+    // Each refusal is one clear line that says what is wrong.
+    let cases: [(&str, &str, &str); 4] = [
+        (
+            r#"{"kind": "analyze", "schema_version": "1"}"#,
+            "kind.json",
+            "not a whole number",
+        ),
+        (
+            r#"{"kind": "analyze", "schema_version": 1, "clusters": []}"#,
+            "kind2.json",
+            "needs a \"statistics\" field",
+        ),
+        ("not json at all", "text.json", "report.json"),
+        (
+            r#"{"snapshot": {"meta": {}}, "nodes": []}"#,
+            "s.heapsnapshot",
+            "a heap snapshot",
+        ),
+    ];
+    for (text, name, want) in cases {
+        let input = dir.path().join(name);
+        std::fs::write(&input, text).unwrap();
+        let out = leakhound()
+            .arg("report")
+            .arg(&input)
+            .arg("--html")
+            .arg(dir.path().join("x.html"))
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{name}: {err}");
+        assert!(err.contains(want), "{name}: {err}");
+        let overwrite = format!("-o {}", input.display());
+        assert!(
+            !err.contains(&overwrite),
+            "no hint to overwrite the input: {err}"
+        );
+        assert!(!err.contains("template"), "{name}: {err}");
+        assert!(!dir.path().join("x.html").exists());
+    }
 }
 
 #[test]

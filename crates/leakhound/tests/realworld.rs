@@ -132,55 +132,71 @@ fn check_cluster(spec: &Value, c: &Value) -> Vec<String> {
     bad
 }
 
-/// What is wrong with the allocation stack of a leak's first cluster
-/// (`hunt --alloc-stacks`): the innermost of the user's own frames must be
-/// the function that makes the leaked objects; where no user code makes
-/// them (a package does, on its own), some frame must name that function.
-fn check_alloc(spec: &Value, h: &Outcome) -> Vec<String> {
+/// Whether a cluster's allocation stack (`hunt --alloc-stacks`) names the
+/// function that makes an expected leak's objects: the innermost of the
+/// user's own frames; where no user code makes them (a package does, on its
+/// own), any frame.
+fn alloc_matches(spec: &Value, c: &Value) -> bool {
     let Some(file) = spec["alloc_file"].as_str() else {
-        return Vec::new();
+        return true;
     };
     let functions = accepted(spec, "alloc_function");
-    let Some(c) = h.report["clusters"].as_array().and_then(|c| c.first()) else {
-        return vec![format!(
-            "--alloc-stacks: no cluster (exit {}): {}",
-            h.code,
-            h.stderr.trim()
-        )];
-    };
     let frames = c["allocation_stack"]["frames"]
         .as_array()
         .cloned()
         .unwrap_or_default();
-    if frames.is_empty() {
-        return vec![format!(
-            "--alloc-stacks: no allocation stack for {}",
-            str_at(c, "/path/text")
-        )];
-    }
     let matches = |f: &Value| {
         f["url"].as_str().is_some_and(|u| u.ends_with(file))
             && functions.iter().any(|n| f["function"] == n.as_str())
     };
-    let shown: Vec<String> = frames
-        .iter()
-        .map(|f| format!("{}@{}", str_at(f, "/function"), str_at(f, "/url")))
-        .collect();
-    let ok = if file.contains("node_modules/") {
+    if file.contains("node_modules/") {
         frames.iter().any(matches)
     } else {
         frames
             .iter()
             .find(|f| f["kind"] == "user")
             .is_some_and(matches)
-    };
-    if ok {
-        Vec::new()
-    } else {
-        vec![format!(
-            "--alloc-stacks: expected {functions:?} in {file}, got {shown:?}"
-        )]
     }
+}
+
+/// What is wrong with the allocation stacks of a leak's report: each
+/// expected leak (several for a service with several) has a cluster whose
+/// stack names the function that makes its objects.
+fn check_alloc(spec: &Value, h: &Outcome) -> Vec<String> {
+    let clusters = h.report["clusters"].as_array().cloned().unwrap_or_default();
+    if clusters.is_empty() {
+        return vec![format!(
+            "--alloc-stacks: no cluster (exit {}): {}",
+            h.code,
+            h.stderr.trim()
+        )];
+    }
+    let expected = std::iter::once(spec).chain(spec["also"].as_array().into_iter().flatten());
+    let mut bad = Vec::new();
+    for e in expected {
+        if !clusters.iter().any(|c| alloc_matches(e, c)) {
+            let got: Vec<Vec<String>> = clusters
+                .iter()
+                .map(|c| {
+                    let frames = c["allocation_stack"]["frames"]
+                        .as_array()
+                        .cloned()
+                        .unwrap_or_default();
+                    frames
+                        .iter()
+                        .take(4)
+                        .map(|f| format!("{}@{}", str_at(f, "/function"), str_at(f, "/url")))
+                        .collect()
+                })
+                .collect();
+            bad.push(format!(
+                "--alloc-stacks: expected {:?} in {}, got {got:?}",
+                accepted(e, "alloc_function"),
+                e["alloc_file"]
+            ));
+        }
+    }
+    bad
 }
 
 /// What is wrong with a hunt's report for a case, if anything.

@@ -25,7 +25,9 @@ pub enum Error {
         "report schema_version {0} is newer than this leakhound understands ({SCHEMA_VERSION})"
     )]
     UnsupportedVersion(u64),
-    #[error("cannot render the report: {0}")]
+    #[error("a {kind:?} report needs a {field:?} field; this one has none (is its kind right?)")]
+    Incomplete { kind: String, field: String },
+    #[error("cannot render the report (do its fields match its kind?): {0}")]
     Template(#[from] minijinja::Error),
     #[error("cannot embed the report: {0}")]
     Json(#[from] serde_json::Error),
@@ -54,20 +56,33 @@ pub fn render_html_at(report: &Value, generated: Option<&str>) -> Result<String,
         .get("kind")
         .and_then(Value::as_str)
         .ok_or(Error::NotAReport("no \"kind\" field"))?;
-    let version = obj
-        .get("schema_version")
-        .and_then(Value::as_u64)
-        .ok_or(Error::NotAReport("no \"schema_version\" field"))?;
+    let version = match obj.get("schema_version") {
+        None => return Err(Error::NotAReport("no \"schema_version\" field")),
+        Some(v) => v.as_u64().ok_or(Error::NotAReport(
+            "\"schema_version\" is not a whole number",
+        ))?,
+    };
     if version > SCHEMA_VERSION {
         return Err(Error::UnsupportedVersion(version));
     }
-    let template = match kind {
-        "analyze" => "analyze.html",
-        "find-leaks" => "find-leaks.html",
-        "diff" => "diff.html",
-        "history" => "history.html",
+    // What each kind's page reads: a report of another kind (or a hand-made
+    // one) is refused here, not deep inside a template.
+    let (template, needs): (&str, &[&str]) = match kind {
+        "analyze" => ("analyze.html", &["statistics", "classes", "top_objects"]),
+        "find-leaks" => (
+            "find-leaks.html",
+            &["snapshots", "clusters", "growing_objects"],
+        ),
+        "diff" => ("diff.html", &["classes"]),
+        "history" => ("history.html", &["targets"]),
         other => return Err(Error::UnknownKind(other.to_owned())),
     };
+    if let Some(missing) = needs.iter().find(|k| !obj.contains_key(**k)) {
+        return Err(Error::Incomplete {
+            kind: kind.to_owned(),
+            field: (*missing).to_owned(),
+        });
+    }
     let env = environment()?;
     let generated = generated.map(str::to_owned).or_else(|| {
         obj.get("generated_at")
