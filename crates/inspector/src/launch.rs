@@ -86,6 +86,17 @@ pub async fn launch_with(
         })
         .stderr(Stdio::piped())
         .kill_on_drop(true);
+    // The program dies with us even when we are killed (kill -9): an
+    // orphan would keep running with its inspector open.
+    // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
     let mut child = cmd.spawn().map_err(|source| Error::Spawn {
         program: program.clone(),
         source,

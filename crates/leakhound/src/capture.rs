@@ -274,6 +274,7 @@ pub struct SnapshotArgs {
 }
 
 pub async fn snapshot(args: &SnapshotArgs, progress: &Progress) -> Result<()> {
+    // Our stdout may carry a report (--analyze): the app's goes to stderr.
     if let Some(p) = &args.output {
         output::check_output(p, &[])?;
         if output::is_stream(p) {
@@ -283,7 +284,7 @@ pub async fn snapshot(args: &SnapshotArgs, progress: &Progress) -> Result<()> {
             );
         }
     }
-    let mut t = target::open(&args.target).await?;
+    let mut t = target::open_with(&args.target, true, Duration::from_secs(30)).await?;
     if t.child.is_some() {
         tokio::time::sleep(args.delay).await;
     }
@@ -355,7 +356,7 @@ struct ProfileReport<'a> {
 
 pub async fn profile(args: &ProfileArgs, progress: &Progress) -> Result<()> {
     output::check_outputs(&[args.output.as_deref()], &[])?;
-    let mut t = target::open(&args.target).await?;
+    let mut t = target::open_with(&args.target, true, Duration::from_secs(30)).await?;
     let session = match t.connect_live().await {
         Ok(s) => s,
         Err(e) => {

@@ -243,12 +243,45 @@ async fn load_phase(args: &HuntArgs, url: Option<&Url>, phase: &str, n: u32) -> 
     Ok(())
 }
 
+/// Removes the private snapshot directories of hunts that died without
+/// cleaning up (killed with SIGKILL): `leakhound-hunt-PID` whose process is gone.
+fn sweep_stale_dirs() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("leakhound-hunt-"))
+            .and_then(|p| p.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        // SAFETY: kill with signal 0 only checks whether the process exists.
+        let gone = unsafe { libc::kill(pid, 0) } != 0
+            && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
+        let ours = entry.metadata().is_ok_and(|m| {
+            use std::os::unix::fs::MetadataExt;
+            // SAFETY: getuid cannot fail.
+            m.is_dir() && m.uid() == unsafe { libc::getuid() }
+        });
+        if gone && ours {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
 pub async fn run(args: &HuntArgs, progress: &Progress) -> Result<ExitCode> {
+    sweep_stale_dirs();
     // Before the app starts: a hunt must not end in "cannot write".
     output::check_outputs(&[args.output.as_deref(), args.html.as_deref()], &[])?;
     // The report is ours to print on stdout; the app's output goes to stderr.
-    let mut t = target::open_with(&args.target, true).await?;
-    let result = hunt(args, &t, progress).await;
+    let mut t = target::open_with(&args.target, true, args.startup_timeout).await?;
+    let result = match hunt(args, &t, progress).await {
+        Ok(code) => Ok(code),
+        Err(e) => Err(t.explain(e, "during the hunt").await),
+    };
     t.stop().await;
     result
 }

@@ -61,12 +61,17 @@ impl TargetArgs {
 
 /// Connects to an existing process or starts the command.
 pub async fn open(args: &TargetArgs) -> Result<Target> {
-    open_with(args, false).await
+    open_with(args, false, Duration::from_secs(30)).await
 }
 
 /// As [`open`]; a started program's stdout goes to our stderr when
-/// `app_stdout_to_stderr` (our stdout carries a report).
-pub async fn open_with(args: &TargetArgs, app_stdout_to_stderr: bool) -> Result<Target> {
+/// `app_stdout_to_stderr` (our stdout carries a report); its inspector
+/// must appear within `startup`.
+pub async fn open_with(
+    args: &TargetArgs,
+    app_stdout_to_stderr: bool,
+    startup: Duration,
+) -> Result<Target> {
     let opts = ResolveOptions {
         allow_remote: args.allow_remote,
         activate: args.activate,
@@ -89,10 +94,9 @@ pub async fn open_with(args: &TargetArgs, app_stdout_to_stderr: bool) -> Result<
             })
         }
         (None, false) => {
-            let launched =
-                launch_with(&args.command, Duration::from_secs(30), app_stdout_to_stderr)
-                    .await
-                    .with_context(|| format!("cannot start {}", args.command.join(" ")))?;
+            let launched = launch_with(&args.command, startup, app_stdout_to_stderr)
+                .await
+                .with_context(|| format!("cannot start {}", args.command.join(" ")))?;
             let name = format!("{} (pid {})", args.command.join(" "), launched.pid);
             Ok(Target {
                 ws_url: launched.ws_url.clone(),
@@ -119,6 +123,27 @@ impl Target {
         self.child
             .as_mut()
             .and_then(|l| l.child.try_wait().ok().flatten())
+    }
+
+    /// Explains an error by the death of the program we started, if it
+    /// died (waiting briefly for it to be reaped): its exit status, after
+    /// everything it wrote to stderr has been passed through.
+    pub async fn explain(&mut self, e: anyhow::Error, during: &str) -> anyhow::Error {
+        let Some(l) = self.child.as_mut() else {
+            return e;
+        };
+        let status = match l.child.try_wait() {
+            Ok(Some(s)) => s,
+            _ => match tokio::time::timeout(Duration::from_millis(500), l.child.wait()).await {
+                Ok(Ok(s)) => s,
+                _ => return e,
+            },
+        };
+        l.flush_stderr(Duration::from_secs(1)).await;
+        anyhow::anyhow!(
+            "{} exited ({status}) {during}; its output is above\nhint: run it alone first (the command after --) to see it start and listen",
+            self.name
+        )
     }
 
     /// Connects; when that fails because the program we started has

@@ -364,10 +364,12 @@ fn snapshot_of_a_command() {
     );
     let out = p.finish(LONG);
     assert_ok(&out);
+    // Our stdout may carry a report (--analyze): the app's goes to stderr.
     assert!(
-        out.stdout.contains("READY"),
-        "the app's stdout passes through:\n{}",
-        out.stdout
+        out.stderr.contains("READY") && !out.stdout.contains("READY"),
+        "the app's stdout goes to stderr:\n{}\n{}",
+        out.stdout,
+        out.stderr
     );
     assert!(
         out.stderr.contains("wrote cmd.heapsnapshot"),
@@ -603,7 +605,8 @@ fn command_that_exits_before_the_snapshot() {
     );
     let out = p.finish(LONG);
     assert_error(&out, &["exit-status.js", "exited"]);
-    assert!(out.stdout.contains("hello from the app"));
+    // The app's output is shown (on stderr: our stdout is for reports).
+    assert!(out.stderr.contains("hello from the app"), "{}", out.stderr);
     assert!(names(dir.path()).is_empty());
 }
 
@@ -1086,4 +1089,52 @@ fn run_reports_a_killed_app_like_a_shell() {
     assert_eq!(out.code(), 128 + libc::SIGKILL, "stderr:\n{}", out.stderr);
     assert!(out.status.signal().is_none());
     assert_nothing_left(&p);
+}
+
+// ---------------------------------------------------------------- hunt's own process
+
+/// `hunt` killed with SIGKILL takes the app it started with it (no orphan
+/// keeps its inspector open), and the next hunt removes the private
+/// snapshot directory the dead one left.
+#[test]
+fn killed_hunt_leaves_no_app_and_its_directory_is_swept() {
+    let dir = TempDir::new("hunt-kill");
+    let app = fixture("leak-cache.js");
+    let mut p = start(dir.path(), &["hunt", "--settle", "60s", "--", "node", &app]);
+    p.wait_line(Stream::Err, |l| l.starts_with("listening on"));
+    let snapshots = std::env::temp_dir().join(format!("leakhound-hunt-{}", p.pid()));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !snapshots.exists() {
+        assert!(Instant::now() < deadline, "no {}", snapshots.display());
+        thread::sleep(Duration::from_millis(50));
+    }
+    p.signal(libc::SIGKILL);
+    // Reaped (as a shell would); its pipes close only once the app it
+    // started is gone too.
+    let out = p.finish(LONG);
+    assert_eq!(out.status.signal(), Some(libc::SIGKILL));
+    assert_nothing_left(&p);
+    assert!(snapshots.exists(), "a killed hunt cannot clean up itself");
+    let out = run(
+        dir.path(),
+        &["hunt", "--html", "nodir/h.html", "--", "node", "-e", "1"],
+        LONG,
+    );
+    assert_error(&out, &["nodir"]);
+    assert!(
+        !snapshots.exists(),
+        "the next hunt sweeps {}",
+        snapshots.display()
+    );
+}
+
+/// An app that dies under `hunt` is reported as such: its exit status,
+/// its own output above, not a protocol error.
+#[test]
+fn hunt_says_why_the_app_died() {
+    let dir = TempDir::new("hunt-dies");
+    let out = run(dir.path(), &["hunt", "--", "node", "/nonexistent.js"], LONG);
+    assert_error(&out, &["/nonexistent.js", "exited (exit status: 1)"]);
+    assert!(out.stderr.contains("Cannot find module"), "{}", out.stderr);
+    assert!(!out.stderr.contains("Runtime.evaluate"), "{}", out.stderr);
 }
