@@ -262,6 +262,10 @@ pub struct SnapshotArgs {
     /// series of lone snapshots comparable: take series with `hunt` or `run --keep-profiler`
     #[arg(long)]
     pub keep_profiler: bool,
+    /// With --activate: leave the inspector open afterwards (by default the one SIGUSR1
+    /// opened is closed again: it grants code execution to anyone on the machine)
+    #[arg(long)]
+    pub keep_inspector: bool,
     /// Include V8 internals (no user roots)
     #[arg(long)]
     pub expose_internals: bool,
@@ -310,8 +314,14 @@ pub async fn snapshot(args: &SnapshotArgs, progress: &Progress) -> Result<()> {
         force: args.force,
     };
     let result = capture(&session, &t.name, &path, &opts, progress).await;
-    session.close().await;
+    t.close_opened_inspector(session, args.keep_inspector).await;
     t.stop().await;
+    if t.opened_inspector && !args.keep_inspector {
+        eprintln!(
+            "leakhound: closed the inspector --activate opened in {}",
+            t.name
+        );
+    }
     let (bytes, graph) = result?;
     eprintln!("wrote {} ({})", path.display(), fmt::bytes(bytes));
     if let Some(graph) = graph {
@@ -338,6 +348,10 @@ pub struct ProfileArgs {
     /// How many allocation sites to list
     #[arg(long, default_value_t = 20)]
     pub top: usize,
+    /// With --activate: leave the inspector open afterwards (by default the one SIGUSR1
+    /// opened is closed again)
+    #[arg(long)]
+    pub keep_inspector: bool,
     /// Print JSON instead of a table
     #[arg(long)]
     pub json: bool,
@@ -368,7 +382,7 @@ pub async fn profile(args: &ProfileArgs, progress: &Progress) -> Result<()> {
     let result =
         inspector::profile::sample_heap(&session, args.duration, args.interval.max(1)).await;
     spinner.finish_and_clear();
-    session.close().await;
+    t.close_opened_inspector(session, args.keep_inspector).await;
     t.stop().await;
     let profile = result.with_context(|| t.name.clone())?;
     let path = args

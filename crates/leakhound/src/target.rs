@@ -38,6 +38,9 @@ pub struct Target {
     pub name: String,
     pub child: Option<Launched>,
     pub pid: Option<u32>,
+    /// The inspector was opened by us (`--activate` sent SIGUSR1): close it
+    /// when done ([`Target::close_opened_inspector`]).
+    pub opened_inspector: bool,
 }
 
 impl TargetArgs {
@@ -81,6 +84,18 @@ pub async fn open_with(
             "give either a running target (--inspect, --port, --pid) or a command after --, not both"
         ),
         (Some(spec), true) => {
+            // Was an inspector already listening? Only one we open is ours to close.
+            let opened_inspector = opts.activate
+                && matches!(spec, TargetSpec::Pid(_))
+                && resolve(
+                    &spec,
+                    ResolveOptions {
+                        activate: false,
+                        ..opts
+                    },
+                )
+                .await
+                .is_err();
             let ws_url = resolve(&spec, opts).await?;
             let pid = match spec {
                 TargetSpec::Pid(p) => Some(p),
@@ -91,6 +106,7 @@ pub async fn open_with(
                 name: spec.to_string(),
                 child: None,
                 pid,
+                opened_inspector,
             })
         }
         (None, false) => {
@@ -103,6 +119,7 @@ pub async fn open_with(
                 name,
                 pid: Some(launched.pid),
                 child: Some(launched),
+                opened_inspector: false,
             })
         }
         (None, true) => bail!(
@@ -123,6 +140,18 @@ impl Target {
         self.child
             .as_mut()
             .and_then(|l| l.child.try_wait().ok().flatten())
+    }
+
+    /// Closes the inspector `--activate` opened in the target (it grants code
+    /// execution to anyone on the machine), unless `keep`: the target runs
+    /// `inspector.close()` once our request has been answered, and the
+    /// session is closed right after (close waits for connections to end).
+    pub async fn close_opened_inspector(&self, session: inspector::Session, keep: bool) {
+        const CLOSE: &str = "setImmediate(() => { try { const m = process.getBuiltinModule ? process.getBuiltinModule('node:inspector') : process.mainModule.require('inspector'); m.close(); } catch (e) {} }); true";
+        if self.opened_inspector && !keep {
+            let _ = session.evaluate(CLOSE, Duration::from_secs(5)).await;
+        }
+        session.close().await;
     }
 
     /// Explains an error by the death of the program we started, if it

@@ -488,6 +488,59 @@ fn snapshot_by_pid_with_activation() {
     assert_ok(&out);
     assert!(node.alive(), "activation must not kill the target");
     assert_good_snapshot(dir.path(), "a.heapsnapshot");
+    // What we opened we close: nothing listens on 9229 afterwards.
+    assert!(
+        out.stderr.contains("closed the inspector"),
+        "{}",
+        out.stderr
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect("127.0.0.1:9229").is_ok() {
+        assert!(
+            Instant::now() < deadline,
+            "the inspector stays open on 9229"
+        );
+        thread::sleep(Duration::from_millis(100));
+    }
+    assert!(node.alive());
+
+    // --keep-inspector leaves it open (then a second snapshot needs no SIGUSR1).
+    let out = run(
+        dir.path(),
+        &[
+            "snapshot",
+            "--pid",
+            &pid,
+            "--activate",
+            "--keep-inspector",
+            "-o",
+            "b.heapsnapshot",
+        ],
+        LONG,
+    );
+    assert_ok(&out);
+    assert!(std::net::TcpStream::connect("127.0.0.1:9229").is_ok());
+    // An inspector that was open before is not ours to close.
+    let out = run(
+        dir.path(),
+        &[
+            "snapshot",
+            "--pid",
+            &pid,
+            "--activate",
+            "-o",
+            "c.heapsnapshot",
+        ],
+        LONG,
+    );
+    assert_ok(&out);
+    assert!(
+        !out.stderr.contains("closed the inspector"),
+        "{}",
+        out.stderr
+    );
+    assert!(std::net::TcpStream::connect("127.0.0.1:9229").is_ok());
+    assert!(node.alive());
 }
 
 // ---------------------------------------------------------------- refusals and errors
