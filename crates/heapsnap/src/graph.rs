@@ -200,6 +200,8 @@ pub struct HeapGraph {
     pub(crate) node_id: Vec<u32>,
     /// 32-bit, as in DevTools (its node array is a `Uint32Array`).
     pub(crate) self_size: Vec<u32>,
+    /// How many self sizes were above 4 GiB (and wrapped, as in DevTools).
+    pub(crate) wrapped_self_sizes: u64,
     pub(crate) first_edge: Vec<u32>,
     pub(crate) trace_node_id: Vec<u32>,
     pub(crate) detachedness: Vec<u8>,
@@ -220,6 +222,12 @@ pub struct HeapGraph {
 }
 
 impl HeapGraph {
+    /// How many nodes had a self size above 4 GiB in the file: stored
+    /// wrapped to 32 bits, as DevTools' `Uint32Array` keeps them.
+    pub fn wrapped_self_sizes(&self) -> u64 {
+        self.wrapped_self_sizes
+    }
+
     pub fn header(&self) -> &Header {
         &self.header
     }

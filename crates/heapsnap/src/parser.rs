@@ -256,6 +256,8 @@ struct Builder {
     node_name: Vec<StrIdx>,
     node_id: Vec<u32>,
     self_size: Vec<u32>,
+    /// Self sizes above 4 GiB, stored wrapped to 32 bits.
+    wrapped_self_sizes: u64,
     edge_counts: Vec<u32>,
     trace_node_id: Vec<u32>,
     detachedness: Vec<u8>,
@@ -965,6 +967,7 @@ impl Parser {
         // Stored in 32 bits, wrapping as DevTools' Uint32Array does (V8
         // writes a size_t; only a native node above 4 GiB could overflow).
         b.self_size.push(r[l.node_self_size] as u32);
+        b.wrapped_self_sizes += u64::from(r[l.node_self_size] > u64::from(u32::MAX));
         b.edge_counts.push(to_u32(r[l.node_edge_count], "nodes")?);
         // Mostly all zero: materialised only once a non-zero value shows up.
         let ordinal = b.node_type.len() - 1;
@@ -1469,6 +1472,7 @@ fn build_graph(header: Header, b: Builder) -> Result<HeapGraph, ErrorKind> {
         node_name: b.node_name,
         node_id: b.node_id,
         self_size: b.self_size,
+        wrapped_self_sizes: b.wrapped_self_sizes,
         first_edge,
         trace_node_id,
         detachedness,

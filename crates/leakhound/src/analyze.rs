@@ -109,6 +109,13 @@ pub fn run(args: &AnalyzeArgs, progress: &Progress) -> Result<()> {
         &[args.file.as_path()],
     )?;
     let (graph, analysis) = load_and_analyze(&args.file, progress)?;
+    if graph.wrapped_self_sizes() > 0 {
+        eprintln!(
+            "note: {}: {} object(s) have a self size above 4 GiB; like DevTools, leakhound keeps sizes in 32 bits, so theirs wrapped around",
+            args.file.display(),
+            graph.wrapped_self_sizes()
+        );
+    }
     let mut timings = Timings::start();
     let bytes = std::fs::metadata(&args.file).map(|m| m.len()).unwrap_or(0);
     let report = build_report(&args.file, bytes, &graph, &analysis, args.classes, args.top);
