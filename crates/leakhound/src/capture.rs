@@ -464,6 +464,8 @@ fn exit_code(status: std::process::ExitStatus) -> u8 {
 /// Runs the app under the inspector; snapshots on SIGUSR2 and on a timer.
 pub async fn run(args: &RunArgs, progress: &Progress) -> Result<std::process::ExitCode> {
     use tokio::signal::unix::{SignalKind, signal};
+    // Before the app starts, as hunt --out-dir does.
+    output::create_private_dir(&args.dir)?;
     let targs = TargetArgs {
         command: args.command.clone(),
         ..TargetArgs::default()

@@ -276,6 +276,9 @@ pub async fn run(args: &HuntArgs, progress: &Progress) -> Result<ExitCode> {
     sweep_stale_dirs();
     // Before the app starts: a hunt must not end in "cannot write".
     output::check_outputs(&[args.output.as_deref(), args.html.as_deref()], &[])?;
+    if let Some(d) = &args.out_dir {
+        output::create_private_dir(d)?;
+    }
     // The report is ours to print on stdout; the app's output goes to stderr.
     let mut t = target::open_with(&args.target, true, args.startup_timeout).await?;
     let result = match hunt(args, &t, progress).await {
@@ -290,18 +293,11 @@ async fn hunt(args: &HuntArgs, t: &target::Target, progress: &Progress) -> Resul
     let session = t.connect().await?;
     let url = resolve_url(args, &session, t.child.is_some()).await?;
     let (dir, temporary) = match &args.out_dir {
-        Some(d) => {
-            std::fs::create_dir_all(d)
-                .with_context(|| format!("{}: cannot create", d.display()))?;
-            (d.clone(), false)
-        }
+        Some(d) => (d.clone(), false),
         None => {
+            // Private (0700): snapshots hold the service's data.
             let d = std::env::temp_dir().join(format!("leakhound-hunt-{}", std::process::id()));
-            std::fs::create_dir_all(&d)
-                .with_context(|| format!("{}: cannot create", d.display()))?;
-            // Private: snapshots hold the service's data.
-            std::fs::set_permissions(&d, std::os::unix::fs::PermissionsExt::from_mode(0o700))
-                .with_context(|| format!("{}: cannot make private", d.display()))?;
+            output::create_private_dir(&d)?;
             (d, true)
         }
     };

@@ -178,6 +178,32 @@ pub fn write_private(path: &Path, data: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// Creates a directory for snapshots and reports (with its parents), each
+/// directory it creates private (0700) whatever the umask; an existing one
+/// is left as it is.
+pub fn create_private_dir(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let shown = dir.display();
+    if dir.is_dir() {
+        return Ok(());
+    }
+    if dir.exists() {
+        anyhow::bail!("{shown}: exists and is not a directory");
+    }
+    let mut missing = Vec::new();
+    let mut cur = Some(dir);
+    while let Some(d) = cur.filter(|d| !d.as_os_str().is_empty() && !d.exists()) {
+        missing.push(d.to_path_buf());
+        cur = d.parent();
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("{shown}: cannot create"))?;
+    for d in missing {
+        std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o700))
+            .with_context(|| format!("{}: cannot make private", d.display()))?;
+    }
+    Ok(())
+}
+
 /// [`check_output`] for each given output path.
 pub fn check_outputs(paths: &[Option<&Path>], inputs: &[&Path]) -> Result<()> {
     for p in paths.iter().flatten() {

@@ -1191,3 +1191,50 @@ fn hunt_says_why_the_app_died() {
     assert!(out.stderr.contains("Cannot find module"), "{}", out.stderr);
     assert!(!out.stderr.contains("Runtime.evaluate"), "{}", out.stderr);
 }
+
+/// `run --dir` and `hunt --out-dir` create their directory (and its
+/// parents) before the app starts, private (0700) even under umask 0.
+#[test]
+fn output_directories_are_created_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = TempDir::new("mkdirs");
+    let lh = env!("CARGO_BIN_EXE_leakhound");
+    let run_dir = dir.path().join("runs/today");
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "umask 0; exec '{lh}' run --dir '{}' -- node -e 'setTimeout(() => {{}}, 300)'",
+            run_dir.display()
+        ))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let hunt_dir = dir.path().join("hunts/a");
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "umask 0; exec '{lh}' hunt --out-dir '{}' -- node -e 1",
+            hunt_dir.display()
+        ))
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "the app ends at once, after the directory"
+    );
+    for d in [
+        &run_dir,
+        &dir.path().join("runs"),
+        &hunt_dir,
+        &dir.path().join("hunts"),
+    ] {
+        let mode = std::fs::metadata(d).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700, "{}", d.display());
+    }
+}
