@@ -229,6 +229,16 @@ pub struct ProcessInfo {
 }
 
 impl ProcessInfo {
+    /// Whether node runs under its permission model (`--permission`, or
+    /// `--experimental-permission` before Node 23).
+    pub fn under_permission_model(&self) -> bool {
+        self.cmdline.iter().any(|a| {
+            a == "--permission"
+                || a == "--experimental-permission"
+                || a.starts_with("--permission=")
+        })
+    }
+
     pub fn read(pid: u32) -> Result<ProcessInfo> {
         let base = format!("/proc/{pid}");
         let status =
@@ -494,9 +504,31 @@ async fn resolve_pid(pid: u32, opts: ResolveOptions) -> Result<String> {
         });
     }
     if !info.handles_sigusr1() {
+        // Node installs no SIGUSR1 handler under its permission model (which
+        // also forbids the inspector) or with --disable-sigusr1.
+        let why = if info.under_permission_model() {
+            "it runs under Node's permission model (--permission), which disables the inspector"
+        } else {
+            "it was started with --disable-sigusr1, or has not finished starting"
+        };
         return Err(Error::Process {
             pid,
-            message: "has no SIGUSR1 handler (started with --disable-sigusr1?); refusing to send SIGUSR1 (it would kill it)".into(),
+            message: format!(
+                "has no SIGUSR1 handler: {why}; refusing to send SIGUSR1 (it would kill it)\nhint: start it with --inspect=127.0.0.1:0 to inspect it"
+            ),
+        });
+    }
+    // Node opens its inspector on 127.0.0.1:9229 on SIGUSR1: a port another
+    // process holds makes that fail (the target says so on its own stderr).
+    if std::net::TcpStream::connect_timeout(
+        &std::net::SocketAddr::from(([127, 0, 0, 1], 9229)),
+        Duration::from_millis(300),
+    )
+    .is_ok()
+    {
+        return Err(Error::Process {
+            pid,
+            message: "port 127.0.0.1:9229, where node opens its inspector on SIGUSR1, is taken by another process\nhint: free 9229 (another inspector or service holds it), or start the app with --inspect=127.0.0.1:0".into(),
         });
     }
     // SAFETY: kill(2) with a valid signal number has no memory-safety preconditions.

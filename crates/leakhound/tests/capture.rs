@@ -25,6 +25,10 @@ const LONG: Duration = Duration::from_secs(120);
 /// For commands that must fail without doing much.
 const SHORT: Duration = Duration::from_secs(30);
 
+/// Tests that use node's default inspector port 9229 (SIGUSR1 opens it
+/// there) take turns.
+static PORT_9229: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Stream {
     Out,
@@ -450,6 +454,7 @@ fn snapshot_by_pid_with_default_name() {
 
 #[test]
 fn snapshot_by_pid_with_activation() {
+    let _port = PORT_9229.lock().unwrap_or_else(|e| e.into_inner());
     // SIGUSR1 opens node's inspector on its default port.
     if std::net::TcpListener::bind("127.0.0.1:9229").is_err() {
         eprintln!(
@@ -1237,4 +1242,59 @@ fn output_directories_are_created_private() {
         let mode = std::fs::metadata(d).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o700, "{}", d.display());
     }
+}
+
+/// `--activate` hints say the real reason: the permission model (no
+/// SIGUSR1 handler, no inspector), or port 9229 held by another process.
+#[test]
+fn activation_refusals_name_the_cause() {
+    let _port = PORT_9229.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = TempDir::new("cap-activate-why");
+    let mut cmd = Command::new("node");
+    cmd.args(["--experimental-permission", "--allow-fs-read=*"])
+        .arg(fixture("idle.js"));
+    let mut p = Proc::spawn(cmd);
+    p.wait_line(Stream::Out, |l| l == "READY");
+    let pid = p.pid().to_string();
+    let out = run(
+        dir.path(),
+        &[
+            "snapshot",
+            "--pid",
+            &pid,
+            "--activate",
+            "-o",
+            "a.heapsnapshot",
+        ],
+        SHORT,
+    );
+    assert_error(&out, &["permission model"]);
+    assert!(!out.stderr.contains("--disable-sigusr1"), "{}", out.stderr);
+    assert!(p.alive());
+    drop(p);
+
+    // 9229 held by something else (skipped when it is already busy: then
+    // we cannot know who holds it).
+    let Ok(holder) = std::net::TcpListener::bind("127.0.0.1:9229") else {
+        eprintln!("skipped the 9229 case: the port is in use");
+        return;
+    };
+    let mut p = node(&[], "idle.js", &[]);
+    let pid = p.pid().to_string();
+    let out = run(
+        dir.path(),
+        &[
+            "snapshot",
+            "--pid",
+            &pid,
+            "--activate",
+            "-o",
+            "b.heapsnapshot",
+        ],
+        SHORT,
+    );
+    assert_error(&out, &["9229", "taken by another process"]);
+    assert!(p.alive(), "no SIGUSR1 was sent");
+    drop(holder);
+    assert!(names(dir.path()).is_empty());
 }
