@@ -201,9 +201,11 @@ pub fn build_report(
 /// shape, synthetic). A candidate that sits inside an already listed object
 /// and retains at least 90% of it is skipped: it is the same memory.
 pub fn top_objects(graph: &HeapGraph, analysis: &Analysis, limit: usize) -> Vec<NodeIdx> {
+    let globals = native_context_globals(graph, analysis);
     let eligible = |n: NodeIdx| {
         let dist = analysis.distance[n.idx()];
         (2..BASE_SYSTEM_DISTANCE).contains(&dist)
+            && !globals.contains(&n)
             && !matches!(
                 graph.kind(n),
                 NodeKind::Hidden
@@ -259,6 +261,32 @@ pub fn top_objects(graph: &HeapGraph, analysis: &Analysis, limit: usize) -> Vec<
         }
     }
     chosen
+}
+
+/// The global objects of native contexts that are user roots (Node 26
+/// roots the heap at `system / NativeContext` rather than at `global`):
+/// user roots themselves, not "biggest objects" of the app.
+fn native_context_globals(graph: &HeapGraph, analysis: &Analysis) -> HashSet<NodeIdx> {
+    let root = graph.root();
+    graph
+        .edge_indices(root)
+        .map(|e| graph.edge_target(e))
+        .filter(|&n| {
+            analysis.distance[n.idx()] == 1 && graph.name(n).starts_with("system / NativeContext")
+        })
+        .flat_map(|ctx| {
+            graph
+                .edge_indices(ctx)
+                .filter(|&e| {
+                    matches!(
+                        graph.edge_name_str(e),
+                        Some("global_object" | "global_proxy_object")
+                    )
+                })
+                .map(|e| graph.edge_target(e))
+                .collect::<Vec<_>>()
+        })
+        .collect()
 }
 
 fn right(table: &mut Table, cols: &[usize]) {

@@ -157,6 +157,12 @@ impl<'a> Describer<'a> {
         let g = self.graph;
         let class = self.analysis.class_name(g, n);
         let name = self.analysis.node_name(g, n);
+        // `system / NativeContext / ` (Node 26 writes an empty URL after the
+        // slash): the name alone, without the trailing slash.
+        let trimmed = name.trim_end_matches([' ', '/']);
+        if class == "(system)" && trimmed.starts_with("system / ") {
+            return trimmed.to_owned();
+        }
         if name.is_empty() || name == class {
             class.to_owned()
         } else if g.kind(n).is_string() {

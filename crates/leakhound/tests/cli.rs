@@ -184,3 +184,61 @@ fn missing_and_wrong_files_are_clean_errors() {
         &["page.heapsnapshot", "byte 0"],
     );
 }
+
+/// Node 26 roots the heap at `system / NativeContext / ` instead of the
+/// global object: the global is a user root there too (never a "biggest
+/// object"), and paths name the context without a stray class or slash.
+#[test]
+fn node26_native_context_root() {
+    let mut s = SynthSnapshot::with_root();
+    let ctx = s.node("hidden", "system / NativeContext / ", 2400);
+    s.edge(0, "shortcut", "2", ctx);
+    let gc_roots = s.node("synthetic", "(GC roots)", 0);
+    s.edge(0, "element", "1", gc_roots);
+    let global = s.node("object", "global (global*) / ", 48);
+    s.edge(ctx, "internal", "global_object", global);
+    let cache = s.node("object", "Map", 80);
+    s.edge(global, "property", "sessionCache", cache);
+    let table = s.node("array", "(object elements)", 64);
+    s.edge(cache, "internal", "table", table);
+    for i in 0..20 {
+        let session = s.node("object", "Session", 64);
+        let body = s.node("string", &format!("payload {i}"), 4096);
+        s.edge(table, "element", &(i * 2).to_string(), session);
+        s.edge(session, "property", "body", body);
+    }
+    let dir = TempDir::new("node26");
+    let file = dir.path().join("n26.heapsnapshot");
+    std::fs::write(&file, s.to_json()).unwrap();
+    let out = leakhound()
+        .args(["analyze", "--json"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let top = r["top_objects"].as_array().unwrap();
+    assert_eq!(
+        top[0]["class"], "Map",
+        "the app's biggest object first: {top:#?}"
+    );
+    let is_global = |o: &serde_json::Value| {
+        ["class", "name"]
+            .iter()
+            .any(|k| o[*k].as_str().is_some_and(|v| v.starts_with("global")))
+    };
+    assert!(
+        !top.iter().any(is_global),
+        "the global is not listed: {top:#?}"
+    );
+    let path = top[0]["retainer_path"]["text"].as_str().unwrap();
+    assert!(path.starts_with("system / NativeContext"), "{path}");
+    assert!(
+        !path.contains("(system) system") && !path.contains("/  "),
+        "{path}"
+    );
+}
