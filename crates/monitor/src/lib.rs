@@ -80,8 +80,13 @@ impl Watcher {
             return Err(Error::Invalid("no target to watch".into()));
         }
         let actions = Arc::new(actions::Actions::new(&opts.config.actions)?);
+        let shared = Arc::new(Shared::default());
         let writer = match &opts.history {
-            Some(p) => Some(store::Writer::start(store::Store::open(p)?, opts.retention)),
+            Some(p) => Some(store::Writer::start(
+                store::Store::open(p)?,
+                opts.retention,
+                shared.metrics.history_errors.clone(),
+            )),
             None => None,
         };
         let listener = match &opts.listen {
@@ -90,7 +95,7 @@ impl Watcher {
         };
         Ok(Watcher {
             opts,
-            shared: Arc::new(Shared::default()),
+            shared,
             listener,
             writer,
             actions,

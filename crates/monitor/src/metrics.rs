@@ -122,6 +122,8 @@ pub struct Metrics {
     ttl: Family<TargetL, G>,
     up: Family<TargetL, G>,
     alert: Family<AlertL, G>,
+    /// Samples and alerts that could not be written to the history (disk full…).
+    pub history_errors: prometheus_client::metrics::counter::Counter,
 }
 
 const LAG_STATS: [(&str, &str); 7] = [
@@ -275,7 +277,14 @@ impl Metrics {
             "1 while an alert is firing",
             alert.clone(),
         );
+        let history_errors = prometheus_client::metrics::counter::Counter::default();
+        r.register(
+            "leakhound_history_write_errors",
+            "Samples and alerts that could not be written to the history database",
+            history_errors.clone(),
+        );
         Metrics {
+            history_errors,
             registry: r,
             heap_used,
             heap_total,

@@ -299,6 +299,9 @@ impl Store {
     }
 }
 
+/// At most one warning per this long about failed history writes.
+const WARN_EVERY: Duration = Duration::from_secs(60);
+
 enum Msg {
     Sample(Box<Row>),
     Alert(AlertRow),
@@ -325,8 +328,14 @@ impl WriterHandle {
 }
 
 impl Writer {
-    /// Starts the writer thread; rows older than `retention` are pruned now and then.
-    pub fn start(store: Store, retention: Duration) -> Writer {
+    /// Starts the writer thread; rows older than `retention` are pruned now
+    /// and then. Failed writes are counted in `errors` and logged at most
+    /// once a minute (a full disk fails every sample).
+    pub fn start(
+        store: Store,
+        retention: Duration,
+        errors: prometheus_client::metrics::counter::Counter,
+    ) -> Writer {
         let (tx, rx) = mpsc::channel::<Msg>();
         let thread = std::thread::Builder::new()
             .name("leakhound-history".into())
@@ -339,13 +348,28 @@ impl Writer {
                     }
                 };
                 prune(&store);
+                let mut last_warning: Option<std::time::Instant> = None;
+                let mut unreported = 0u64;
                 while let Ok(m) = rx.recv() {
                     let r = match m {
                         Msg::Sample(r) => store.insert(&r),
                         Msg::Alert(a) => store.insert_alert(&a),
                     };
                     if let Err(e) = r {
-                        tracing::warn!("cannot record history: {e}");
+                        errors.inc();
+                        unreported += 1;
+                        let due = last_warning.is_none_or(|t| t.elapsed() >= WARN_EVERY);
+                        if due {
+                            if unreported > 1 {
+                                tracing::warn!(
+                                    "cannot record history: {e} ({unreported} writes failed since the last warning)"
+                                );
+                            } else {
+                                tracing::warn!("cannot record history: {e}");
+                            }
+                            last_warning = Some(std::time::Instant::now());
+                            unreported = 0;
+                        }
                     }
                     n += 1;
                     if n.is_multiple_of(5000) {
@@ -394,7 +418,11 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("leakhound-store-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("h.db");
-        let w = Writer::start(Store::open(&path).unwrap(), Duration::from_secs(3600));
+        let w = Writer::start(
+            Store::open(&path).unwrap(),
+            Duration::from_secs(3600),
+            Default::default(),
+        );
         let h = w.handle();
         let now = crate::time::now_ms();
         for i in 0..3 {
@@ -428,7 +456,12 @@ mod tests {
             std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
             0o600
         );
-        Writer::start(Store::open(&path).unwrap(), Duration::from_secs(3600)).finish();
+        Writer::start(
+            Store::open(&path).unwrap(),
+            Duration::from_secs(3600),
+            Default::default(),
+        )
+        .finish();
         let r = Store::open_read(&path).unwrap();
         let rows = r.samples(None, 0).unwrap();
         assert_eq!(rows.len(), 3);
@@ -439,5 +472,68 @@ mod tests {
         let a = r.alerts(Some("api"), 0).unwrap();
         assert!(a[0].value.is_nan());
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Every failed write is counted (for `/metrics`); the sampler never
+    /// blocks on them.
+    #[test]
+    fn failed_writes_are_counted() {
+        let dir = std::env::temp_dir().join(format!("leakhound-store-fail-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let store = Store::open(&dir.join("h.db")).unwrap();
+        let _ = tracing::subscriber::set_global_default(CountWarnings);
+        // Stands in for a full disk: every insert fails.
+        store.conn.execute_batch("DROP TABLE samples").unwrap();
+        let errors = prometheus_client::metrics::counter::Counter::<u64>::default();
+        let w = Writer::start(store, Duration::from_secs(3600), errors.clone());
+        let h = w.handle();
+        for i in 0..200 {
+            h.sample(Row {
+                target: "api".into(),
+                ts_ms: i,
+                ..Row::default()
+            });
+        }
+        drop(h);
+        w.finish();
+        assert_eq!(errors.get(), 200);
+        // One warning, not 200: the rest are said at most once a minute.
+        assert_eq!(WARNINGS.load(std::sync::atomic::Ordering::SeqCst), 1);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    static WARNINGS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+    /// Counts the history-write warnings of every thread.
+    struct CountWarnings;
+
+    struct Message(String);
+
+    impl tracing::field::Visit for Message {
+        fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+            if field.name() == "message" {
+                self.0 = format!("{value:?}");
+            }
+        }
+    }
+
+    impl tracing::Subscriber for CountWarnings {
+        fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+            true
+        }
+        fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+            tracing::span::Id::from_u64(1)
+        }
+        fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+        fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+        fn event(&self, event: &tracing::Event<'_>) {
+            let mut m = Message(String::new());
+            event.record(&mut m);
+            if m.0.contains("cannot record history") {
+                WARNINGS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+        }
+        fn enter(&self, _: &tracing::span::Id) {}
+        fn exit(&self, _: &tracing::span::Id) {}
     }
 }
