@@ -25,9 +25,10 @@ pub struct HistoryArgs {
     /// Rows per target in the table (the most recent)
     #[arg(long, default_value_t = 20)]
     pub limit: usize,
-    /// One post-GC heap minimum per window of this length for the trend
-    #[arg(long, value_parser = parse_duration, default_value = "60s")]
-    pub trend_window: Duration,
+    /// One post-GC heap minimum per window of this length for the trend (default: the window
+    /// `watch` used, as recorded in the history; else 60s)
+    #[arg(long, value_parser = parse_duration)]
+    pub trend_window: Option<Duration>,
     /// Print JSON (every sample) instead of tables
     #[arg(long)]
     pub json: bool,
@@ -130,6 +131,13 @@ pub fn run(args: &HistoryArgs) -> Result<()> {
     }
     output::check_outputs(&[args.html.as_deref()], &[args.db.as_path()])?;
     let store = Store::open_read(&args.db)?;
+    // Read the samples as `watch` did: with the trend window it used.
+    let window = args.trend_window.unwrap_or_else(|| {
+        store
+            .setting(monitor::store::TREND_WINDOW_MS)
+            .and_then(|v| v.parse::<u64>().ok())
+            .map_or(Duration::from_secs(60), Duration::from_millis)
+    });
     let since_ms = now_ms() - args.since.as_millis() as i64;
     let rows = store.samples(args.target.as_deref(), since_ms)?;
     let alerts = store.alerts(args.target.as_deref(), since_ms)?;
@@ -155,7 +163,7 @@ pub fn run(args: &HistoryArgs) -> Result<()> {
         .into_iter()
         .map(|name| {
             let samples: Vec<Row> = rows.iter().filter(|r| r.target == name).cloned().collect();
-            let trend = summarize(&samples, args.trend_window);
+            let trend = summarize(&samples, window);
             let alerts = alerts
                 .iter()
                 .filter(|a| a.target == name)

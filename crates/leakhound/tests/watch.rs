@@ -299,7 +299,8 @@ fn metrics_health_token_trend_and_history() {
         }
     );
 
-    let h = history_json(&db, &["--target", "grow", "--trend-window", "1s"]);
+    // No --trend-window: history reads the samples with the window watch used (1s).
+    let h = history_json(&db, &["--target", "grow"]);
     let t = &h["targets"][0];
     assert_eq!(t["target"], "grow");
     assert!(t["samples"].as_array().unwrap().len() >= 10, "{h}");

@@ -83,7 +83,12 @@ impl Watcher {
         let shared = Arc::new(Shared::default());
         let writer = match &opts.history {
             Some(p) => Some(store::Writer::start(
-                store::Store::open(p)?,
+                {
+                    let s = store::Store::open(p)?;
+                    let window = opts.trend.window.as_millis().to_string();
+                    s.set_setting(store::TREND_WINDOW_MS, &window)?;
+                    s
+                },
                 opts.retention,
                 shared.metrics.history_errors.clone(),
             )),

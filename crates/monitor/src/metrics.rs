@@ -122,8 +122,10 @@ pub struct Metrics {
     ttl: Family<TargetL, G>,
     up: Family<TargetL, G>,
     alert: Family<AlertL, G>,
-    /// Samples and alerts that could not be written to the history (disk full…).
-    pub history_errors: prometheus_client::metrics::counter::Counter,
+    /// Samples and alerts that could not be written to the history (disk
+    /// full…), since start: a gauge that only grows (promtool rejects a
+    /// counter's help line as prometheus_client writes it).
+    pub history_errors: prometheus_client::metrics::gauge::Gauge,
 }
 
 const LAG_STATS: [(&str, &str); 7] = [
@@ -277,10 +279,10 @@ impl Metrics {
             "1 while an alert is firing",
             alert.clone(),
         );
-        let history_errors = prometheus_client::metrics::counter::Counter::default();
+        let history_errors = prometheus_client::metrics::gauge::Gauge::default();
         r.register(
             "leakhound_history_write_errors",
-            "Samples and alerts that could not be written to the history database",
+            "Samples and alerts that could not be written to the history database (since start; only grows)",
             history_errors.clone(),
         );
         Metrics {

@@ -91,7 +91,14 @@ CREATE TABLE IF NOT EXISTS alerts (
     value REAL
 );
 CREATE INDEX IF NOT EXISTS alerts_by_target_time ON alerts (target, ts_ms);
+CREATE TABLE IF NOT EXISTS settings (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
 ";
+
+/// The `settings` key of the trend window `watch` used (milliseconds).
+pub const TREND_WINDOW_MS: &str = "trend_window_ms";
 
 /// A history database.
 pub struct Store {
@@ -217,6 +224,27 @@ impl Store {
     }
 
     /// Target names with their sample counts, first and last times.
+    /// Records a setting of the watcher that wrote this history (so
+    /// `history` reads the samples as `watch` did).
+    pub fn set_setting(&self, key: &str, value: &str) -> Result<()> {
+        self.conn
+            .execute(
+                "INSERT INTO settings (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                params![key, value],
+            )
+            .map(|_| ())
+            .map_err(|e| self.err(e))
+    }
+
+    /// A recorded setting; `None` when absent (or the history predates settings).
+    pub fn setting(&self, key: &str) -> Option<String> {
+        self.conn
+            .query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| {
+                r.get(0)
+            })
+            .ok()
+    }
+
     pub fn targets(&self) -> Result<Vec<(String, u64, i64, i64)>> {
         let mut st = self
             .conn
@@ -334,7 +362,7 @@ impl Writer {
     pub fn start(
         store: Store,
         retention: Duration,
-        errors: prometheus_client::metrics::counter::Counter,
+        errors: prometheus_client::metrics::gauge::Gauge,
     ) -> Writer {
         let (tx, rx) = mpsc::channel::<Msg>();
         let thread = std::thread::Builder::new()
@@ -484,7 +512,7 @@ mod tests {
         let _ = tracing::subscriber::set_global_default(CountWarnings);
         // Stands in for a full disk: every insert fails.
         store.conn.execute_batch("DROP TABLE samples").unwrap();
-        let errors = prometheus_client::metrics::counter::Counter::<u64>::default();
+        let errors = prometheus_client::metrics::gauge::Gauge::<i64>::default();
         let w = Writer::start(store, Duration::from_secs(3600), errors.clone());
         let h = w.handle();
         for i in 0..200 {
