@@ -37,8 +37,8 @@ pub struct HistoryArgs {
     pub html: Option<PathBuf>,
 }
 
-#[derive(Serialize)]
-struct TrendSummary {
+#[derive(Serialize, schemars::JsonSchema)]
+pub struct TrendSummary {
     pid: u32,
     windows: usize,
     growth_mb_per_min: f64,
@@ -50,17 +50,18 @@ struct TrendSummary {
     time_to_limit_seconds: Option<f64>,
 }
 
-#[derive(Serialize)]
-struct TargetHistory {
+#[derive(Serialize, schemars::JsonSchema)]
+pub struct TargetHistory {
     target: String,
     samples: Vec<Row>,
     trend: Option<TrendSummary>,
     alerts: Vec<AlertRow>,
 }
 
-#[derive(Serialize)]
-struct Report {
+#[derive(Serialize, schemars::JsonSchema)]
+pub struct Report {
     schema_version: u32,
+    #[schemars(extend("const" = "history"))]
     kind: &'static str,
     db: String,
     since: String,

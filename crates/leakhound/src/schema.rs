@@ -12,6 +12,8 @@ pub enum SchemaKind {
     FindLeaks,
     /// `diff --json`
     Diff,
+    /// `history --json`
+    History,
 }
 
 impl SchemaKind {
@@ -20,6 +22,7 @@ impl SchemaKind {
             SchemaKind::Analyze => "analyze",
             SchemaKind::FindLeaks => "find-leaks",
             SchemaKind::Diff => "diff",
+            SchemaKind::History => "history",
         }
     }
 }
@@ -37,6 +40,7 @@ pub fn schema_json(kind: SchemaKind) -> Result<String> {
         SchemaKind::Analyze => schemars::schema_for!(crate::analyze::AnalyzeReport),
         SchemaKind::FindLeaks => schemars::schema_for!(crate::findleaks::LeakReport),
         SchemaKind::Diff => schemars::schema_for!(crate::findleaks::DiffReport),
+        SchemaKind::History => schemars::schema_for!(crate::history::Report),
     };
     schema.insert(
         "description".into(),

@@ -9,7 +9,7 @@ use common::{TempDir, growing_series, leakhound, repo};
 #[test]
 fn committed_schemas_are_current() {
     let mut stale = Vec::new();
-    for kind in ["analyze", "find-leaks", "diff"] {
+    for kind in ["analyze", "find-leaks", "diff", "history"] {
         let out = leakhound().args(["schema", kind]).output().unwrap();
         assert!(
             out.status.success(),
@@ -27,7 +27,7 @@ fn committed_schemas_are_current() {
     }
     assert!(
         stale.is_empty(),
-        "docs/schema is stale for {stale:?}; regenerate with:\n  for k in analyze find-leaks diff; do cargo run -q -p leakhound -- schema $k > docs/schema/$k.json; done\n(and read docs/json.md: removing or renaming a field bumps schema_version)"
+        "docs/schema is stale for {stale:?}; regenerate with:\n  for k in analyze find-leaks diff history; do cargo run -q -p leakhound -- schema $k > docs/schema/$k.json; done\n(and read docs/json.md: removing or renaming a field bumps schema_version)"
     );
 }
 
@@ -162,4 +162,44 @@ fn real_reports_match_their_schemas() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_matches("diff", &out.stdout);
+
+    // A history as `watch` writes it: samples, an alert without a value.
+    let db = dir.path().join("h.db");
+    let store = monitor::store::Store::open(&db).unwrap();
+    let now = monitor::time::now_ms();
+    for i in 0..20 {
+        store
+            .insert(&monitor::store::Row {
+                target: "api".into(),
+                ts_ms: now - 20_000 + i * 1000,
+                pid: 7,
+                heap_used: 1e7 + i as f64 * 1e5,
+                heap_floor: 1e7 + i as f64 * 1e5,
+                heap_limit: 2e9,
+                eventloop_p99_ms: Some(2.5),
+                ..Default::default()
+            })
+            .unwrap();
+    }
+    store
+        .insert_alert(&monitor::store::AlertRow {
+            target: "api".into(),
+            ts_ms: now,
+            alert: "HeapGrowing".into(),
+            status: "firing".into(),
+            value: f64::NAN,
+        })
+        .unwrap();
+    drop(store);
+    let out = leakhound()
+        .args(["history", "--json", "--trend-window", "1s", "--db"])
+        .arg(&db)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_matches("history", &out.stdout);
 }

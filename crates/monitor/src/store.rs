@@ -18,23 +18,29 @@ fn bytes_as_integer<S: serde::Serializer>(v: &f64, s: S) -> std::result::Result<
 }
 
 /// One stored sample.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Row {
     pub target: String,
     /// Milliseconds since the epoch (watcher's clock).
     pub ts_ms: i64,
     pub pid: u32,
     #[serde(serialize_with = "bytes_as_integer")]
+    #[schemars(with = "u64")]
     pub heap_used: f64,
     #[serde(serialize_with = "bytes_as_integer")]
+    #[schemars(with = "u64")]
     pub heap_total: f64,
     #[serde(serialize_with = "bytes_as_integer")]
+    #[schemars(with = "u64")]
     pub heap_limit: f64,
     #[serde(serialize_with = "bytes_as_integer")]
+    #[schemars(with = "u64")]
     pub heap_floor: f64,
     #[serde(serialize_with = "bytes_as_integer")]
+    #[schemars(with = "u64")]
     pub external: f64,
     #[serde(serialize_with = "bytes_as_integer")]
+    #[schemars(with = "u64")]
     pub rss: f64,
     pub gc_count: u64,
     pub gc_seconds: f64,
@@ -50,12 +56,14 @@ pub struct Row {
 }
 
 /// One alert transition.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct AlertRow {
     pub target: String,
     pub ts_ms: i64,
     pub alert: String,
     pub status: String,
+    /// NaN (written as null) when the rule has no value.
+    #[schemars(with = "Option<f64>")]
     pub value: f64,
 }
 
