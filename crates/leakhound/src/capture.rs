@@ -213,20 +213,34 @@ pub async fn capture(
             .with_context(|| target_name.to_owned())?;
     }
     let mut sink = Sink::create(path, opts.parse)?;
-    let bar = progress.bytes(
-        0,
-        &format!("snapshot of {}", fmt::truncate(target_name, 20)),
-    );
-    let mut walked = false;
+    // Two phases: V8 counts the objects it walks, then streams the file
+    // (its size unknown in advance): objects, then bytes received.
+    let who = fmt::truncate(target_name, 20);
+    let bar = progress.count(0, &format!("walking the heap of {who}"), "objects");
+    let walked = std::cell::Cell::new(false);
+    let writing = || {
+        if !walked.replace(true) {
+            bar.set_style(crate::progress::receiving_style());
+            bar.set_message(format!("writing the snapshot of {who}"));
+            bar.set_position(0);
+            bar.enable_steady_tick(std::time::Duration::from_millis(100));
+        }
+    };
     let result = take_heap_snapshot(
         session,
         opts.snapshot,
-        |chunk| sink.write(chunk),
+        |chunk| {
+            writing();
+            bar.inc(chunk.len() as u64);
+            sink.write(chunk)
+        },
         |done, total| {
-            if total > 0 && !walked {
+            if total > 0 && !walked.get() {
                 bar.set_length(total);
                 bar.set_position(done);
-                walked = done >= total;
+                if done >= total {
+                    writing();
+                }
             }
         },
     )

@@ -176,7 +176,12 @@ async fn one_request(url: &Url) -> Result<u16> {
 }
 
 /// Sends `n` GET requests, `concurrency` at a time. Returns (ok, failed).
-async fn drive(url: &Url, n: u32, concurrency: u32) -> Result<(u32, u32)> {
+async fn drive(
+    url: &Url,
+    n: u32,
+    concurrency: u32,
+    bar: &indicatif::ProgressBar,
+) -> Result<(u32, u32)> {
     let next = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
     let mut tasks = Vec::new();
     for _ in 0..concurrency.max(1) {
@@ -186,6 +191,7 @@ async fn drive(url: &Url, n: u32, concurrency: u32) -> Result<(u32, u32)> {
             port: url.port,
             path: url.path.clone(),
         };
+        let bar = bar.clone();
         tasks.push(tokio::spawn(async move {
             let (mut ok, mut failed) = (0u32, 0u32);
             while next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < n {
@@ -193,6 +199,7 @@ async fn drive(url: &Url, n: u32, concurrency: u32) -> Result<(u32, u32)> {
                     Ok(Ok(s)) if (200..400).contains(&s) => ok += 1,
                     _ => failed += 1,
                 }
+                bar.inc(1);
             }
             (ok, failed)
         }));
@@ -206,7 +213,13 @@ async fn drive(url: &Url, n: u32, concurrency: u32) -> Result<(u32, u32)> {
     Ok((ok, failed))
 }
 
-async fn load_phase(args: &HuntArgs, url: Option<&Url>, phase: &str, n: u32) -> Result<()> {
+async fn load_phase(
+    args: &HuntArgs,
+    url: Option<&Url>,
+    phase: &str,
+    n: u32,
+    progress: &Progress,
+) -> Result<()> {
     if n == 0 {
         return Ok(());
     }
@@ -227,7 +240,10 @@ async fn load_phase(args: &HuntArgs, url: Option<&Url>, phase: &str, n: u32) -> 
         return Ok(());
     }
     let url = url.expect("a URL when there is no scenario");
-    let (ok, failed) = drive(url, n, args.concurrency).await?;
+    let bar = progress.count(u64::from(n), &format!("{phase}: load"), "requests");
+    let driven = drive(url, n, args.concurrency, &bar).await;
+    bar.finish_and_clear();
+    let (ok, failed) = driven?;
     if ok == 0 {
         bail!(
             "{}: none of {n} requests succeeded in the {phase} phase",
@@ -318,8 +334,10 @@ async fn hunt(args: &HuntArgs, t: &target::Target, progress: &Progress) -> Resul
         let mut loaded = Vec::new();
         for (i, (phase, label, n)) in phases.iter().enumerate() {
             let started = Instant::now();
-            load_phase(args, url.as_ref(), phase, *n).await?;
+            load_phase(args, url.as_ref(), phase, *n, progress).await?;
+            let settling = progress.spinner(&format!("{phase}: letting the service settle"));
             tokio::time::sleep(args.settle).await;
+            settling.finish_and_clear();
             if i == 0 && args.alloc_stacks {
                 start_alloc_stacks(&session, t).await?;
             }

@@ -33,6 +33,17 @@ impl Progress {
         bar
     }
 
+    /// A bar counting things (`objects`, `requests`), not bytes.
+    pub fn count(&self, total: u64, msg: &str, unit: &str) -> ProgressBar {
+        if !self.enabled {
+            return ProgressBar::hidden();
+        }
+        let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+        bar.set_style(count_style(unit));
+        bar.set_message(msg.to_owned());
+        bar
+    }
+
     pub fn spinner(&self, msg: &str) -> ProgressBar {
         if !self.enabled {
             return ProgressBar::hidden();
@@ -43,6 +54,21 @@ impl Progress {
         bar.set_message(msg.to_owned());
         bar
     }
+}
+
+fn count_style(unit: &str) -> ProgressStyle {
+    ProgressStyle::with_template(&format!(
+        "{{msg:30}} [{{bar:30}}] {{human_pos}}/{{human_len}} {unit} ({{eta}})"
+    ))
+    .expect("valid template")
+    .progress_chars("=> ")
+}
+
+/// Bytes received so far, with no total known in advance (a snapshot
+/// being written: V8 does not say how big it will be).
+pub fn receiving_style() -> ProgressStyle {
+    ProgressStyle::with_template("{spinner} {msg:30} {bytes} received ({bytes_per_sec})")
+        .expect("valid template")
 }
 
 /// With `LEAKHOUND_TIMINGS=1`, one stderr line per finished phase: its wall

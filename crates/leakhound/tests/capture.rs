@@ -1298,3 +1298,82 @@ fn activation_refusals_name_the_cause() {
     drop(holder);
     assert!(names(dir.path()).is_empty());
 }
+
+/// Runs a shell command on a pseudo-terminal (`script`, util-linux) and
+/// returns what the terminal showed, escape sequences and carriage
+/// returns turned into plain lines.
+fn on_a_terminal(dir: &Path, command: &str) -> String {
+    let log = dir.join("pty.log");
+    let out = Command::new("script")
+        .args(["-qfc", command])
+        .arg(&log)
+        .current_dir(dir)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run script (util-linux)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let raw = String::from_utf8_lossy(&std::fs::read(&log).unwrap()).into_owned();
+    let mut text = String::new();
+    let mut chars = raw.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\u{1b}' => {
+                // CSI: ESC [ params letter
+                if chars.peek() == Some(&'[') {
+                    chars.next();
+                    for d in chars.by_ref() {
+                        if d.is_ascii_alphabetic() {
+                            break;
+                        }
+                    }
+                }
+            }
+            '\r' => text.push('\n'),
+            _ => text.push(c),
+        }
+    }
+    text
+}
+
+/// On a terminal, a snapshot shows objects while V8 walks the heap, then
+/// bytes received while it writes; hunt shows its requests; and a
+/// terminal that reports a width of 0 still gets readable tables.
+#[test]
+fn progress_and_tables_on_a_terminal() {
+    let dir = TempDir::new("pty");
+    let lh = env!("CARGO_BIN_EXE_leakhound");
+    let idle = fixture("idle.js");
+    let shown = on_a_terminal(
+        dir.path(),
+        &format!("stty cols 120; '{lh}' snapshot -o s.heapsnapshot --delay 0s -- node '{idle}'"),
+    );
+    assert!(shown.contains("objects"), "walking: {shown}");
+    assert!(shown.contains("received"), "writing: {shown}");
+    assert!(
+        !shown.contains("KiB/") || shown.contains("received"),
+        "{shown}"
+    );
+    let leak = fixture("leak-cache.js");
+    let shown = on_a_terminal(
+        dir.path(),
+        &format!(
+            "stty cols 120; '{lh}' hunt --settle 1s --requests 100 --snapshots 3 -- node '{leak}' > /dev/null"
+        ),
+    );
+    assert!(shown.contains("requests"), "load: {shown}");
+    assert!(shown.contains("settle"), "settling: {shown}");
+    let shown = on_a_terminal(
+        dir.path(),
+        &format!("stty cols 0; '{lh}' analyze s.heapsnapshot"),
+    );
+    assert!(
+        shown
+            .lines()
+            .any(|l| l.contains("Statistics") && l.contains("Size")),
+        "a readable table at width 0: {shown}"
+    );
+}
