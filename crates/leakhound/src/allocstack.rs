@@ -65,7 +65,8 @@ impl StackFrame {
         } else {
             format!("{}()", self.function)
         };
-        match (&self.url, self.line, self.column) {
+        let url = self.url.as_deref().map(crate::fmt::short_path);
+        match (&url, self.line, self.column) {
             (Some(u), Some(l), Some(c)) => format!("{name} at {u}:{l}:{c}"),
             (Some(u), Some(l), None) => format!("{name} at {u}:{l}"),
             (Some(u), _, _) => format!("{name} at {u}"),

@@ -291,10 +291,11 @@ fn sweep_stale_dirs() {
 pub async fn run(args: &HuntArgs, progress: &Progress) -> Result<ExitCode> {
     sweep_stale_dirs();
     // Before the app starts: a hunt must not end in "cannot write".
-    output::check_outputs(&[args.output.as_deref(), args.html.as_deref()], &[])?;
+    // The snapshot directory first: the report may go there (--html DIR/report.html).
     if let Some(d) = &args.out_dir {
         output::create_private_dir(d)?;
     }
+    output::check_outputs(&[args.output.as_deref(), args.html.as_deref()], &[])?;
     // The report is ours to print on stdout; the app's output goes to stderr.
     let mut t = target::open_with(&args.target, true, args.startup_timeout).await?;
     let result = match hunt(args, &t, progress).await {

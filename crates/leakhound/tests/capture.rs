@@ -1222,7 +1222,7 @@ fn output_directories_are_created_private() {
     let out = Command::new("sh")
         .arg("-c")
         .arg(format!(
-            "umask 0; exec '{lh}' hunt --out-dir '{}' -- node -e 1",
+            "umask 0; exec '{lh}' hunt --out-dir '{0}' --html '{0}/report.html' -- node -e 1",
             hunt_dir.display()
         ))
         .current_dir(dir.path())
@@ -1233,6 +1233,10 @@ fn output_directories_are_created_private() {
         Some(2),
         "the app ends at once, after the directory"
     );
+    // The report may go into the snapshot directory hunt creates.
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("exited"), "{err}");
+    assert!(!err.contains("does not exist"), "{err}");
     for d in [
         &run_dir,
         &dir.path().join("runs"),
