@@ -314,9 +314,9 @@ fn candidates(fin: Snap<'_>, indexes: &[IdIndex]) -> (Vec<bool>, usize, u64) {
 type Chains = HashMap<NodeIdx, Vec<NodeIdx>>;
 
 /// Leak roots (candidates with no candidate among their dominators), and
-/// for each root how many leaked objects it stands for: itself and the
-/// candidates of its class that it holds in a chain of direct dominators
-/// (the rest of a linked list of listeners, of timers, of closures).
+/// for each root the other leaked objects it stands for: the candidates of
+/// its class that it holds in a chain of direct dominators (the rest of a
+/// linked list of listeners, of timers, of closures).
 fn leak_roots(fin: Snap<'_>, candidate: &[bool]) -> (Vec<NodeIdx>, Chains) {
     let (g, a) = (fin.graph, fin.analysis);
     let mut roots: Vec<NodeIdx> = Vec::new();
@@ -333,16 +333,14 @@ fn leak_roots(fin: Snap<'_>, candidate: &[bool]) -> (Vec<NodeIdx>, Chains) {
             Some(r)
                 if is_cand
                     && parent_chained
-                    && !reportable_chain_break(g, r)
+                    && !ends_chain(g, r)
                     && a.class_name(g, n) == a.class_name(g, r) =>
             {
                 chains.entry(r).or_default().push(n);
                 (Some(r), true)
             }
             // Internal links of a chain (a listener's closure, a context) keep it going.
-            Some(r) if is_cand && parent_chained && !reportable_chain_break(g, n) => {
-                (Some(r), true)
-            }
+            Some(r) if is_cand && parent_chained && !ends_chain(g, n) => (Some(r), true),
             other => (other, false),
         };
         for &c in a.dominated(n) {
@@ -355,7 +353,7 @@ fn leak_roots(fin: Snap<'_>, candidate: &[bool]) -> (Vec<NodeIdx>, Chains) {
 /// Whether a node ends a chain of leaked objects of one class: a chain runs
 /// through the objects of that class and the small objects between them
 /// (closures, contexts), not through strings or arrays they carry.
-fn reportable_chain_break(g: &HeapGraph, n: NodeIdx) -> bool {
+fn ends_chain(g: &HeapGraph, n: NodeIdx) -> bool {
     !matches!(g.kind(n), NodeKind::Closure | NodeKind::Object)
 }
 

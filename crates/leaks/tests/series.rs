@@ -45,10 +45,13 @@ impl Heap {
     /// A module: global.run → closure → context, whose variables hold things.
     fn module(&mut self) -> usize {
         let f = self.node(5, "closure", "handleRequest", 32);
-        let ctx = self.node(7, "hidden", "system / Context", 40);
+        let ctx = self.node(7, "object", "system / Context", 40);
+        // A module's top-level scope: its outer context is the native context.
+        let native = self.node(15, "hidden", "system / NativeContext", 200);
         let g = self.global;
         self.edge(g, "property", "run", f);
         self.edge(f, "internal", "context", ctx);
+        self.edge(ctx, "internal", "previous", native);
         ctx
     }
 
@@ -285,4 +288,136 @@ fn a_renumbered_snapshot_is_an_error() {
             other.map(|r| r.clusters.len())
         ),
     }
+}
+
+/// A shared emitter's listener list as Node's EventTarget keeps it: a
+/// sentinel holding a linked list of `Listener` records, `per_step` more
+/// at every step; each listener's callback captures a request.
+fn listener_list(step: usize, per_step: usize) -> Heap {
+    let mut h = Heap::new();
+    let ctx = h.module();
+    let signal = h.node(9, "object", "AbortSignal", 48);
+    h.edge(ctx, "context", "shutdown", signal);
+    let events = h.node(11, "object", "Map", 32);
+    h.edge(signal, "property", "<symbol kEvents>", events);
+    let head = h.node(13, "object", "Object", 24);
+    h.edge(events, "internal", "table", head);
+    let mut prev = head;
+    for i in 0..=(step * per_step) {
+        let id = 1001 + 8 * i as u32;
+        let l = h.node(id, "object", "Listener", 64);
+        let cb = h.node(id + 2, "closure", "onAbort", 32);
+        let req = h.node(id + 4, "string", "request body", 4 * KB);
+        h.edge(prev, "property", "next", l);
+        h.edge(l, "property", "listener", cb);
+        h.edge(cb, "context", "req", req);
+        prev = l;
+    }
+    h
+}
+
+#[test]
+fn every_listener_of_a_linked_list_is_counted() {
+    let heaps: Vec<Heap> = (0..4).map(|k| listener_list(k, 30)).collect();
+    let opts = Options {
+        load: vec![30.0, 30.0, 30.0],
+        ..Options::default()
+    };
+    let r = run(&heaps, &opts).expect("finds");
+    let c = &r.clusters[0];
+    assert_eq!(
+        c.roots.len(),
+        1,
+        "one chain: its first new listener dominates the rest"
+    );
+    assert_eq!(
+        c.leaked_objects, 30,
+        "but every listener leaked in the first phase counts"
+    );
+    assert_eq!(c.leaked.len(), 30);
+    assert_eq!(c.pattern, Pattern::EventListener);
+    let holder = c.holder_name.as_ref().expect("named holder");
+    assert!(holder.name.starts_with("shutdown"), "{holder:?}");
+    assert_eq!(c.readable.anchor.name, "shutdown");
+}
+
+/// A module-level plain object used as a map, keyed by session ids.
+fn sessions_by_id(step: usize, per_step: usize) -> Heap {
+    let mut h = Heap::new();
+    let ctx = h.module();
+    let sessions = h.node(9, "object", "Object", 32);
+    let props = h.node(11, "array", "(object properties)", 64);
+    h.edge(ctx, "context", "sessions", sessions);
+    h.edge(sessions, "internal", "properties", props);
+    for i in 0..=(step * per_step) {
+        let id = 1001 + 4 * i as u32;
+        let s = h.node(id, "object", "Session", 64);
+        let data = h.node(id + 2, "string", "data", 2 * KB);
+        let key = format!("s-{:08x}-4b1c-9f7e-{:012x}", i * 7919, i * 104_729);
+        h.edge(sessions, "property", &key, s);
+        h.edge(s, "property", "data", data);
+    }
+    h
+}
+
+#[test]
+fn a_cache_keyed_by_id_strings_is_one_cluster() {
+    let heaps: Vec<Heap> = (0..4).map(|k| sessions_by_id(k, 25)).collect();
+    let opts = Options {
+        load: vec![25.0, 25.0, 25.0],
+        min_cluster_bytes: 0,
+        ..Options::default()
+    };
+    let r = run(&heaps, &opts).expect("finds");
+    assert_eq!(
+        r.clusters.len(),
+        1,
+        "{:#?}",
+        r.clusters.iter().map(|c| &c.signature).collect::<Vec<_>>()
+    );
+    let c = &r.clusters[0];
+    assert_eq!(c.leaked_objects, 25, "every entry counted");
+    assert_eq!(c.pattern, Pattern::UnboundedCollection);
+    assert_eq!(c.holder_name.as_ref().unwrap().name, "sessions");
+}
+
+/// A cache filling up to its bound grows, but slower and slower: not a leak.
+#[test]
+fn growth_that_slows_down_is_not_a_leak() {
+    // Entries per step: 40, then 4 more, then 1 more (a TTL cache reaching its steady size).
+    let sizes = [0usize, 40, 44, 45];
+    let heaps: Vec<Heap> = sizes
+        .iter()
+        .map(|&n| {
+            let mut h = Heap::new();
+            let ctx = h.module();
+            let map = h.node(9, "object", "Map", 32);
+            let table = h.node(11, "array", "", 16);
+            h.edge(ctx, "context", "cache", map);
+            h.edge(map, "internal", "table", table);
+            for i in 0..n {
+                let id = 1001 + 4 * i as u32;
+                let e = h.node(id, "object", "Entry", 64);
+                let body = h.node(id + 2, "string", "body", 8 * KB);
+                h.edge(table, "internal", &i.to_string(), e);
+                h.edge(e, "property", "body", body);
+            }
+            h
+        })
+        .collect();
+    let opts = Options {
+        load: vec![40.0, 40.0, 40.0],
+        ..Options::default()
+    };
+    let r = run(&heaps, &opts).expect("runs");
+    assert!(
+        r.clusters.is_empty(),
+        "{:#?}",
+        r.clusters
+            .iter()
+            .map(|c| &c.holder_sizes)
+            .collect::<Vec<_>>()
+    );
+    assert!(r.growing.is_empty());
+    assert_eq!(r.uneven_clusters, 1, "said as weak evidence");
 }
