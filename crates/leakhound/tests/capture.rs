@@ -1381,3 +1381,22 @@ fn progress_and_tables_on_a_terminal() {
         "a readable table at width 0: {shown}"
     );
 }
+
+/// `hunt --startup-timeout` bounds the wait for the inspector too: a
+/// command that never opens one is given up on in time, not after 30 s.
+#[test]
+fn hunt_startup_timeout_bounds_the_inspector_wait() {
+    let dir = TempDir::new("hunt-startup");
+    let started = Instant::now();
+    let out = run(
+        dir.path(),
+        &["hunt", "--startup-timeout", "1s", "--", "sleep", "30"],
+        LONG,
+    );
+    assert_error(&out, &["sleep", "inspector"]);
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+}
