@@ -306,7 +306,7 @@ pub fn build_report(
             retainer_path: d.path_from_steps(&c.path, c.representative),
             representative: d.node(c.representative),
             held_by: c
-                .holder
+                .named
                 .zip(c.holder_name.as_ref())
                 .map(|(h, n)| HolderReport {
                     name: n.name.clone(),

@@ -150,8 +150,12 @@ pub struct Cluster {
     pub holder: Option<NodeIdx>,
     /// Index in `path` of the step that leaves the holder.
     pub holder_pos: Option<usize>,
-    /// The holder named as code would name it (`configBus._events.reload`).
+    /// The holder named as code would name it (`configBus._events.reload`);
+    /// without a holder, the nearest object on the path that already
+    /// existed in the base (it holds the leak, though not alone).
     pub holder_name: Option<HolderName>,
+    /// The object `holder_name` names.
+    pub named: Option<NodeIdx>,
     /// Retained size of the holder in each snapshot where it exists (by id), oldest first.
     pub holder_sizes: Vec<Option<u64>>,
     /// Whether the holder kept growing over the snapshots, in step with the load.
@@ -334,7 +338,7 @@ fn leak_roots(fin: Snap<'_>, candidate: &[bool]) -> (Vec<NodeIdx>, Chains) {
                 if is_cand
                     && parent_chained
                     && !ends_chain(g, r)
-                    && a.class_name(g, n) == a.class_name(g, r) =>
+                    && same_unit(a.class_name(g, n), a.class_name(g, r)) =>
             {
                 chains.entry(r).or_default().push(n);
                 (Some(r), true)
@@ -348,6 +352,13 @@ fn leak_roots(fin: Snap<'_>, candidate: &[bool]) -> (Vec<NodeIdx>, Chains) {
         }
     }
     (roots, chains)
+}
+
+/// Whether `class` is the kind of leaked object a root of `root_class`
+/// stands for: the same class, or the timers of one of Node's timer lists
+/// (a list per distinct duration; what the code made are the timers).
+fn same_unit(class: &str, root_class: &str) -> bool {
+    class == root_class || root_class == "TimersList" && class == "Timeout"
 }
 
 /// Whether a node ends a chain of leaked objects of one class: a chain runs
@@ -445,7 +456,14 @@ impl Ctx<'_, '_> {
         // The roots and the objects they chain: what leaked, one by one.
         let leaked: Vec<NodeIdx> = members
             .iter()
-            .flat_map(|r| std::iter::once(*r).chain(chains.get(r).into_iter().flatten().copied()))
+            .flat_map(|r| {
+                // A timer list stands for its timers, not for itself.
+                let list = a.class_name(g, *r) == "TimersList" && chains.contains_key(r);
+                (!list)
+                    .then_some(*r)
+                    .into_iter()
+                    .chain(chains.get(r).into_iter().flatten().copied())
+            })
             .collect();
         let leaked_objects = leaked.len();
         let representative = members[0];
@@ -472,6 +490,7 @@ impl Ctx<'_, '_> {
             holder,
             holder_pos,
             holder_name: None,
+            named: None,
             holder_sizes,
             growing,
             growth_per_unit,
@@ -486,11 +505,21 @@ impl Ctx<'_, '_> {
         let fin = self.fin();
         let (g, a) = (fin.graph, fin.analysis);
         let path = &c.path;
+        // Without a dominating holder (timers are also in the timer queue),
+        // the nearest object of the path that existed in the base is named.
+        let name_pos = c.holder_pos.or_else(|| {
+            path.iter().rposition(|s| {
+                self.indexes[0].contains(g.id(s.from))
+                    && reportable(g, s.from)
+                    && a.distance[s.from.idx()] > 1
+            })
+        });
         // A scope that holds the leak is named by the variable that leads on.
-        c.holder_name = c.holder_pos.filter(|&i| i > 0).map(|i| {
+        c.holder_name = name_pos.filter(|&i| i > 0).map(|i| {
             let scope = g.edge_kind(path[i].edge) == heapsnap::EdgeKind::Context;
             readable::holder_name(g, a, self.scripts, path, if scope { i } else { i - 1 })
         });
+        c.named = name_pos.filter(|&i| i > 0).map(|i| path[i].from);
         c.readable = readable::readable(g, a, self.scripts, path, c.holder_pos);
         c.pattern = pattern::classify(g, a, path, c.holder_pos, &c.readable, &c.roots, &c.folds);
         c.code = pattern::code_locations(g, a, path, c.holder_pos, &c.roots);

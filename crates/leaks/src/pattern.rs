@@ -107,13 +107,15 @@ fn in_listener_registry(
         .iter()
         .take(8)
         .any(|s| g.edge_name_str(s.edge).is_some_and(is_listener_edge));
+    // In a registry: functions, or records holding one (eventemitter3's
+    // `EE {fn, context, once}`).
     let listeners = roots.iter().take(16).any(|&r| {
         g.kind(r) == NodeKind::Closure
             || a.class_name(g, r) == "Listener"
             || g.edge_indices(r).any(|e| {
                 matches!(
                     g.edge_name_str(e),
-                    Some("listener" | "callback" | "handler")
+                    Some("listener" | "callback" | "handler" | "fn")
                 ) && g.kind(g.edge_target(e)) == NodeKind::Closure
             })
     });
@@ -125,10 +127,8 @@ fn in_listener_registry(
         g.kind(r) != NodeKind::Closure
             && (a.class_name(g, r) == "Listener"
                 || g.edge_indices(r).any(|e| {
-                    matches!(
-                        g.edge_name_str(e),
-                        Some("listener" | "callback" | "handler")
-                    ) && g.kind(g.edge_target(e)) == NodeKind::Closure
+                    g.edge_name_str(e) == Some("listener")
+                        && g.kind(g.edge_target(e)) == NodeKind::Closure
                 }))
     });
     (registry && listeners) || records
@@ -170,12 +170,16 @@ pub fn classify(
     if buffer_bytes * 2 > retained && avg >= 1024 {
         return Pattern::StringsOrBuffers;
     }
-    // A chain of closures holding each other's scope (`theThing` replaced
-    // by an object whose method captures the previous one).
+    // A chain of closures: each holding the previous one's scope
+    // (`theThing` replaced by an object whose method captures the previous
+    // one), or the previous function itself (a wrapper wrapping a wrapper:
+    // `shimmer.wrap` per request, `.__original` ×N).
     let context_chain = folds.iter().any(|&(start, len, _)| {
-        path[start.min(path.len())..(start + len).min(path.len())]
+        let block = &path[start.min(path.len())..(start + len).min(path.len())];
+        block
             .iter()
             .any(|s| g.edge_kind(s.edge) == EdgeKind::Context)
+            || !block.is_empty() && block.iter().all(|s| g.kind(s.to) == NodeKind::Closure)
     });
     if context_chain {
         return Pattern::Closure;
