@@ -22,7 +22,7 @@ use serde_json::Value;
 use common::{TempDir, leakhound, repo};
 
 /// Hunts running at once.
-const PARALLEL: usize = 4;
+const PARALLEL: usize = 6;
 
 /// Requests per load phase (hunt's default): the leaked objects of a
 /// cluster are what the first phase left behind.
