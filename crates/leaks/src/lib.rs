@@ -354,6 +354,20 @@ fn leak_roots(fin: Snap<'_>, candidate: &[bool]) -> (Vec<NodeIdx>, Chains) {
     (roots, chains)
 }
 
+/// The objects a JS array that leaked holds as its elements and alone
+/// (they leaked with it): empty for anything but an `Array`.
+fn array_elements(fin: Snap<'_>, r: NodeIdx) -> Vec<NodeIdx> {
+    let (g, a) = (fin.graph, fin.analysis);
+    if a.class_name(g, r) != "Array" {
+        return Vec::new();
+    }
+    g.edge_indices(r)
+        .filter(|&e| g.edge_kind(e) == heapsnap::EdgeKind::Element)
+        .map(|e| g.edge_target(e))
+        .filter(|&t| a.idom[t.idx()] == r && reportable(g, t))
+        .collect()
+}
+
 /// Whether `class` is the kind of leaked object a root of `root_class`
 /// stands for: the same class, or the timers of one of Node's timer lists
 /// (a list per distinct duration; what the code made are the timers).
@@ -456,13 +470,20 @@ impl Ctx<'_, '_> {
         // The roots and the objects they chain: what leaked, one by one.
         let leaked: Vec<NodeIdx> = members
             .iter()
-            .flat_map(|r| {
-                // A timer list stands for its timers, not for itself.
-                let list = a.class_name(g, *r) == "TimersList" && chains.contains_key(r);
-                (!list)
-                    .then_some(*r)
+            .flat_map(|&r| {
+                // A timer list stands for its timers, not for itself; an
+                // array made after the base for the elements it holds.
+                let list = a.class_name(g, r) == "TimersList" && chains.contains_key(&r);
+                let elements: Vec<NodeIdx> = array_elements(fin, r)
                     .into_iter()
-                    .chain(chains.get(r).into_iter().flatten().copied())
+                    .filter(|&t| self.new_and_surviving(g.id(t)))
+                    .collect();
+                let container = list || !elements.is_empty();
+                (!container)
+                    .then_some(r)
+                    .into_iter()
+                    .chain(chains.get(&r).into_iter().flatten().copied())
+                    .chain(elements)
             })
             .collect();
         let leaked_objects = leaked.len();
@@ -523,6 +544,13 @@ impl Ctx<'_, '_> {
         c.readable = readable::readable(g, a, self.scripts, path, c.holder_pos);
         c.pattern = pattern::classify(g, a, path, c.holder_pos, &c.readable, &c.roots, &c.folds);
         c.code = pattern::code_locations(g, a, path, c.holder_pos, &c.roots);
+    }
+
+    /// Whether an object (by id) is a candidate: new since the base and
+    /// alive in every intermediate snapshot.
+    fn new_and_surviving(&self, id: u32) -> bool {
+        let last = self.indexes.len() - 1;
+        !self.indexes[0].contains(id) && (1..last).all(|i| self.indexes[i].contains(id))
     }
 
     /// The holder: the nearest object on the path that existed in the base

@@ -109,8 +109,18 @@ fn in_listener_registry(
         .any(|s| g.edge_name_str(s.edge).is_some_and(is_listener_edge));
     // In a registry: functions, or records holding one (eventemitter3's
     // `EE {fn, context, once}`).
+    // A listener array made after the base (an emitter that had one
+    // listener or none then) holds them.
+    let is_listener_array = |r: NodeIdx| {
+        a.class_name(g, r) == "Array"
+            && g.edge_indices(r)
+                .filter(|&e| g.edge_kind(e) == EdgeKind::Element)
+                .take(4)
+                .any(|e| g.kind(g.edge_target(e)) == NodeKind::Closure)
+    };
     let listeners = roots.iter().take(16).any(|&r| {
         g.kind(r) == NodeKind::Closure
+            || is_listener_array(r)
             || a.class_name(g, r) == "Listener"
             || g.edge_indices(r).any(|e| {
                 matches!(

@@ -421,3 +421,48 @@ fn growth_that_slows_down_is_not_a_leak() {
     assert!(r.growing.is_empty());
     assert_eq!(r.uneven_clusters, 1, "said as weak evidence");
 }
+
+/// An emitter with no listener at the base: its listener array is made
+/// after it, so the array is the leak root; the listeners in it are what
+/// leaked, each counted, and it is a listener leak.
+#[test]
+fn a_listener_array_made_after_the_base_counts_its_listeners() {
+    let heaps: Vec<Heap> = (0..4usize)
+        .map(|step| {
+            let mut h = Heap::new();
+            let ctx = h.module();
+            let bus = h.node(9, "object", "EventEmitter", 48);
+            let events = h.node(11, "object", "Object", 32);
+            h.edge(ctx, "context", "bus", bus);
+            h.edge(bus, "property", "_events", events);
+            if step > 0 {
+                let list = h.node(13, "object", "Array", 32);
+                h.edge(events, "property", "shutdown", list);
+                for i in 0..step * 20 {
+                    let id = 1001 + 4 * i as u32;
+                    let f = h.node(id, "closure", "onShutdown", 32);
+                    let ctx = h.node(id + 2, "string", "captured request", 4 * KB);
+                    h.edge(list, "element", &i.to_string(), f);
+                    h.edge(f, "context", "req", ctx);
+                }
+            }
+            h
+        })
+        .collect();
+    let opts = Options {
+        load: vec![20.0, 20.0, 20.0],
+        min_cluster_bytes: 0,
+        ..Options::default()
+    };
+    let r = run(&heaps, &opts).expect("finds");
+    let c = &r.clusters[0];
+    assert_eq!(c.pattern, Pattern::EventListener);
+    assert_eq!(c.leaked_objects, 20, "the listeners, not the array");
+    assert!(
+        c.holder_name
+            .as_ref()
+            .unwrap()
+            .name
+            .starts_with("bus._events")
+    );
+}
