@@ -109,7 +109,7 @@ impl Default for Options {
 impl Options {
     /// The load of each interval between `n` snapshots (1.0 each when unknown).
     fn intervals(&self, n: usize) -> Vec<f64> {
-        if self.load.len() == n - 1 && self.load.iter().all(|&l| l > 0.0) {
+        if self.load_known(n) {
             self.load.clone()
         } else {
             vec![1.0; n - 1]

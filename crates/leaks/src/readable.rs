@@ -206,7 +206,8 @@ fn module_filename(g: &HeapGraph, a: &Analysis, n: NodeIdx) -> Option<String> {
         .map(|s| g.name(s).to_owned())
 }
 
-fn is_identifier(s: &str) -> bool {
+/// Whether a property name is written `.name` in code (private `#names` too).
+pub(crate) fn is_identifier(s: &str) -> bool {
     let mut chars = s.chars();
     chars
         .next()

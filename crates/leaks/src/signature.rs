@@ -29,13 +29,7 @@ pub fn is_data_name(name: &str) -> bool {
     if name.starts_with("<symbol ") {
         return false;
     }
-    let identifier = name
-        .chars()
-        .next()
-        .is_some_and(|c| c.is_alphabetic() || c == '_' || c == '$' || c == '#')
-        && name
-            .chars()
-            .all(|c| c.is_alphanumeric() || c == '_' || c == '$');
+    let identifier = crate::readable::is_identifier(name);
     let digits = name.chars().filter(char::is_ascii_digit).count();
     !identifier || digits >= 3 || name.len() > 40
 }
