@@ -116,12 +116,10 @@ impl SamplingProfile {
     }
 }
 
-/// Runs the sampling heap profiler for `duration` and returns what is still live.
-pub async fn sample_heap(
-    session: &Session,
-    duration: Duration,
-    interval_bytes: u64,
-) -> Result<SamplingProfile> {
+/// Starts the sampling heap profiler (live objects only) and leaves it running;
+/// [`read_sampling`] reads it, [`stop_sampling`] stops it. V8 also stops it when
+/// the session closes.
+pub async fn start_sampling(session: &Session, interval_bytes: u64) -> Result<()> {
     session.call("HeapProfiler.enable", json!({})).await?;
     session
         .call(
@@ -133,6 +131,39 @@ pub async fn sample_heap(
             }),
         )
         .await?;
+    Ok(())
+}
+
+/// What the running sampling profiler holds now (objects still alive), without stopping it.
+pub async fn read_sampling(session: &Session) -> Result<SamplingProfile> {
+    let r = session
+        .call("HeapProfiler.getSamplingProfile", json!({}))
+        .await?;
+    parse_profile(session, r)
+}
+
+/// Stops the sampling profiler [`start_sampling`] started and disables the heap profiler.
+pub async fn stop_sampling(session: &Session) -> Result<()> {
+    session.call("HeapProfiler.stopSampling", json!({})).await?;
+    session.call("HeapProfiler.disable", json!({})).await?;
+    Ok(())
+}
+
+fn parse_profile(session: &Session, r: serde_json::Value) -> Result<SamplingProfile> {
+    let profile = r.get("profile").cloned().unwrap_or(r);
+    serde_json::from_value(profile).map_err(|e| Error::BadMessage {
+        target: session.target().to_owned(),
+        message: format!("sampling profile: {e}"),
+    })
+}
+
+/// Runs the sampling heap profiler for `duration` and returns what is still live.
+pub async fn sample_heap(
+    session: &Session,
+    duration: Duration,
+    interval_bytes: u64,
+) -> Result<SamplingProfile> {
+    start_sampling(session, interval_bytes).await?;
     let mut closed = session.subscribe("Inspector.");
     tokio::select! {
         _ = tokio::time::sleep(duration) => {}
@@ -142,9 +173,5 @@ pub async fn sample_heap(
     }
     let r = session.call("HeapProfiler.stopSampling", json!({})).await?;
     let _ = session.call("HeapProfiler.disable", json!({})).await;
-    let profile = r.get("profile").cloned().unwrap_or(r);
-    serde_json::from_value(profile).map_err(|e| Error::BadMessage {
-        target: session.target().to_owned(),
-        message: format!("sampling profile: {e}"),
-    })
+    parse_profile(session, r)
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use inspector::target::{ResolveOptions, TargetSpec};
 use monitor::config::Config;
-use monitor::{Source, TargetDef, TrendSettings, WatchOptions, Watcher};
+use monitor::{AllocationSettings, Source, TargetDef, TrendSettings, WatchOptions, Watcher};
 
 use crate::target::{self, TargetArgs, parse_duration};
 
@@ -45,6 +45,63 @@ pub struct WatchArgs {
     /// How far back the trend looks [default: 30m]
     #[arg(long, value_parser = parse_duration)]
     pub trend_span: Option<Duration>,
+    /// Keep V8's sampling heap profiler running and report the allocation
+    /// sites whose live bytes grow (/health, /metrics, history, alerts)
+    #[arg(long)]
+    pub alloc_sites: bool,
+    /// Time between reads of the allocation profile [default: 10s]
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub alloc_interval: Option<Duration>,
+    /// Average bytes between allocation samples [default: 32768]
+    #[arg(long, value_name = "BYTES")]
+    pub alloc_sampling_interval: Option<u64>,
+    /// One minimum of each site's live bytes per window [default: 3 reads]
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub alloc_window: Option<Duration>,
+}
+
+/// The allocation-site trend's settings, when it is on (flag or config).
+fn allocation_settings(
+    args: &WatchArgs,
+    cfg: &Config,
+    trend: &TrendSettings,
+) -> Result<Option<AllocationSettings>> {
+    let c = &cfg.allocation;
+    if !(args.alloc_sites || c.enabled) {
+        return Ok(None);
+    }
+    let d = AllocationSettings::default();
+    let read_every = args
+        .alloc_interval
+        .or(c.interval.map(|x| x.0))
+        .unwrap_or(d.read_every);
+    if read_every < Duration::from_millis(100) {
+        bail!("--alloc-interval must be at least 100ms");
+    }
+    let sampling_interval = args
+        .alloc_sampling_interval
+        .or(c.sampling_interval.map(|b| b.0))
+        .unwrap_or(d.sampling_interval);
+    if sampling_interval == 0 {
+        bail!("--alloc-sampling-interval must be above 0");
+    }
+    let mut sites = d.sites;
+    sites.window = args
+        .alloc_window
+        .or(c.window.map(|x| x.0))
+        .unwrap_or(read_every * 3);
+    sites.span = trend.span;
+    sites.options.alpha = c.alpha.unwrap_or(sites.options.alpha);
+    sites.options.min_points = trend.options.min_points;
+    if let Some(b) = c.min_growth {
+        sites.min_growth = b.0 as f64 / 60.0;
+    }
+    Ok(Some(AllocationSettings {
+        read_every,
+        sampling_interval,
+        sites,
+        top: c.top.unwrap_or(d.top),
+    }))
 }
 
 fn init_logging(quiet: bool) {
@@ -262,11 +319,13 @@ pub async fn run(args: &WatchArgs, quiet: bool) -> Result<ExitCode> {
             min_points: cfg.trend.min_points.unwrap_or(defaults.options.min_points),
         },
     };
+    let allocation = allocation_settings(args, &cfg, &trend)?;
     let names: Vec<String> = targets.iter().map(|t| t.name.clone()).collect();
     let watcher = Watcher::start(WatchOptions {
         targets,
         config: cfg.clone(),
         trend,
+        allocation: allocation.clone(),
         listen,
         bearer_token: token.clone(),
         history: history.clone(),
@@ -290,6 +349,12 @@ pub async fn run(args: &WatchArgs, quiet: bool) -> Result<ExitCode> {
         names.join(", "),
         interval
     );
+    if let Some(a) = &allocation {
+        eprintln!(
+            "leakhound: allocation sites: sampling every {} bytes, read every {:?}",
+            a.sampling_interval, a.read_every
+        );
+    }
 
     use tokio::signal::unix::{SignalKind, signal};
     let mut sigint = signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?;

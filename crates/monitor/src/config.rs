@@ -142,6 +142,8 @@ pub struct Config {
     pub retention: Option<Dur>,
     #[serde(default)]
     pub trend: TrendConfig,
+    #[serde(default)]
+    pub allocation: AllocationConfig,
     #[serde(default, rename = "target")]
     pub targets: Vec<TargetConfig>,
     /// Alert rules; the defaults apply when there is no `[[rule]]`.
@@ -162,6 +164,32 @@ pub struct TrendConfig {
     pub alpha: Option<f64>,
     /// Fewest windows before a verdict (default 8).
     pub min_points: Option<usize>,
+}
+
+/// The allocation-site trend: V8's sampling heap profiler kept running in
+/// each target, read periodically.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AllocationConfig {
+    /// Turn it on (also `watch --alloc-sites`).
+    #[serde(default)]
+    pub enabled: bool,
+    /// Time between reads of the profile (default 10 s).
+    pub interval: Option<Dur>,
+    /// Average bytes between samples (default 32 KiB, V8's default).
+    pub sampling_interval: Option<Bytes>,
+    /// One minimum of each site's live bytes per window (default 3 reads).
+    pub window: Option<Dur>,
+    /// Sites growing slower than this per minute are not reported (default 10 KB).
+    pub min_growth: Option<Bytes>,
+    /// Significance level of the per-site Mann–Kendall test (default 0.01).
+    pub alpha: Option<f64>,
+    /// Sites on /metrics per target, at most (default 10).
+    pub top: Option<usize>,
+    /// Write the profile as gzipped pprof (`.pb.gz`) here at every `profile_every`.
+    pub profile_dir: Option<PathBuf>,
+    /// Time between profiles written to `profile_dir` (default 5 min).
+    pub profile_every: Option<Dur>,
 }
 
 /// One process to watch. Exactly one of `inspect`, `port`, `pid`, `match`.
@@ -204,6 +232,9 @@ pub enum Metric {
     EventloopLagMs,
     /// Time spent in GC per second of wall time (0..1).
     GcTimeRatio,
+    /// Growth of the fastest growing allocation site in MB/min (live sampled
+    /// bytes, significant trend only; needs the allocation-site trend on).
+    AllocationSiteGrowth,
 }
 
 impl Metric {
@@ -218,6 +249,7 @@ impl Metric {
             Metric::EventloopP99Ms => "eventloop_p99_ms",
             Metric::EventloopLagMs => "eventloop_lag_ms",
             Metric::GcTimeRatio => "gc_time_ratio",
+            Metric::AllocationSiteGrowth => "allocation_site_growth",
         }
     }
 }
@@ -427,10 +459,20 @@ impl Config {
                 w.url
             ));
         }
-        if let Some(a) = self.trend.alpha
-            && !(a > 0.0 && a < 1.0)
-        {
-            return Err(format!("[trend] alpha must be between 0 and 1, not {a}"));
+        for (section, alpha) in [
+            ("trend", self.trend.alpha),
+            ("allocation", self.allocation.alpha),
+        ] {
+            if let Some(a) = alpha
+                && !(a > 0.0 && a < 1.0)
+            {
+                return Err(format!(
+                    "[{section}] alpha must be between 0 and 1, not {a}"
+                ));
+            }
+        }
+        if self.allocation.sampling_interval.is_some_and(|b| b.0 == 0) {
+            return Err("[allocation] sampling_interval must be above 0".into());
         }
         Ok(())
     }

@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod probe;
 pub mod sampler;
 pub mod server;
+pub mod sites;
 pub mod store;
 pub mod time;
 
@@ -26,7 +27,7 @@ use std::time::Duration;
 
 pub use config::Config;
 pub use error::{Error, Result};
-pub use sampler::{Source, TargetDef, TrendSettings};
+pub use sampler::{AllocationSettings, Source, TargetDef, TrendSettings};
 
 /// What `/health` reports about a target.
 #[derive(Debug, Clone, Default, serde::Serialize)]
@@ -41,6 +42,14 @@ pub struct TargetStatus {
     pub growth_mb_per_min: Option<f64>,
     pub trend_significant: Option<bool>,
     pub time_to_limit_seconds: Option<f64>,
+    /// Allocation sites whose live bytes grow, fastest first (with the
+    /// allocation-site trend on; empty until a site grows).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allocation_sites: Option<Vec<sites::GrowingSite>>,
+    /// Major GCs seen within the trend span while sampling: a site's growth
+    /// counts only once it outlived major GCs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allocation_full_gcs: Option<usize>,
 }
 
 /// State shared by the samplers and the server.
@@ -56,6 +65,8 @@ pub struct WatchOptions {
     /// Rules and actions come from here.
     pub config: Config,
     pub trend: TrendSettings,
+    /// The allocation-site trend; `None`: off.
+    pub allocation: Option<AllocationSettings>,
     /// Server address; `None`: no server.
     pub listen: Option<String>,
     pub bearer_token: Option<String>,
@@ -133,6 +144,7 @@ impl Watcher {
             actions: self.actions.clone(),
             history: self.writer.as_ref().map(|w| w.handle()),
             trend: self.opts.trend,
+            allocation: self.opts.allocation.clone(),
         });
         let mut tasks = tokio::task::JoinSet::new();
         for def in self.opts.targets.drain(..) {

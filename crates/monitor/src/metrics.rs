@@ -10,6 +10,9 @@ use prometheus_client::metrics::{MetricType, TypedMetric};
 use prometheus_client::registry::Registry;
 
 use crate::probe::{GC_BUCKETS, Sample};
+use crate::sites::{GrowingSite, SiteKey};
+
+mod sites;
 
 type G = Gauge<f64, AtomicU64>;
 
@@ -126,6 +129,7 @@ pub struct Metrics {
     /// full…), since start: a gauge that only grows (promtool rejects a
     /// counter's help line as prometheus_client writes it).
     pub history_errors: prometheus_client::metrics::gauge::Gauge,
+    sites: sites::SiteMetrics,
 }
 
 const LAG_STATS: [(&str, &str); 7] = [
@@ -285,7 +289,9 @@ impl Metrics {
             "Samples and alerts that could not be written to the history database (since start; only grows)",
             history_errors.clone(),
         );
+        let sites = sites::SiteMetrics::new(&mut r);
         Metrics {
+            sites,
             history_errors,
             registry: r,
             heap_used,
@@ -396,6 +402,17 @@ impl Metrics {
                 self.ttl.remove(&t);
             }
         }
+    }
+
+    /// Records the allocation sites of a read (top `top` only).
+    pub fn record_sites(
+        &self,
+        target: &str,
+        growing: &[GrowingSite],
+        biggest: &[(SiteKey, u64)],
+        top: usize,
+    ) {
+        self.sites.record(target, growing, biggest, top);
     }
 
     pub fn set_up(&self, target: &str, up: bool) {

@@ -14,7 +14,8 @@ use crate::config::Metric;
 use crate::error::{Error, Result};
 use crate::metrics::TrendGauges;
 use crate::probe::{self, Sample};
-use crate::store::{AlertRow, Row, WriterHandle};
+use crate::sites::{self, GrowingSite, SiteSettings, SiteTrends};
+use crate::store::{AlertRow, Row, SiteRead, SiteRow, WriterHandle};
 use crate::time::{now_ms, rfc3339};
 use crate::{Shared, TargetStatus};
 
@@ -112,6 +113,32 @@ impl Default for TrendSettings {
     }
 }
 
+/// The allocation-site trend (`None` in [`Ctx`]: off).
+#[derive(Debug, Clone)]
+pub struct AllocationSettings {
+    /// Time between reads of the sampling profile.
+    pub read_every: Duration,
+    /// Average bytes between samples (V8's `samplingInterval`).
+    pub sampling_interval: u64,
+    pub sites: SiteSettings,
+    /// Sites on /metrics per target.
+    pub top: usize,
+}
+
+impl Default for AllocationSettings {
+    fn default() -> Self {
+        AllocationSettings {
+            read_every: Duration::from_secs(10),
+            sampling_interval: 32 * 1024,
+            sites: SiteSettings::default(),
+            top: 10,
+        }
+    }
+}
+
+/// Sites kept in the history per read besides the growing ones.
+const HISTORY_SITES: usize = 20;
+
 /// Post-GC floors of one process, and the trend over them.
 struct Floors {
     settings: TrendSettings,
@@ -154,10 +181,22 @@ pub(crate) struct Ctx {
     pub actions: Arc<crate::actions::Actions>,
     pub history: Option<WriterHandle>,
     pub trend: TrendSettings,
+    pub allocation: Option<AllocationSettings>,
 }
 
-fn metric_value(m: Metric, s: &Sample, tr: Option<&trend::Trend>, gc_ratio: f64) -> Option<f64> {
+/// What the rules see besides the sample itself.
+struct Derived<'a> {
+    trend: Option<&'a trend::Trend>,
+    gc_ratio: f64,
+    /// Fastest growing allocation site in MB/min (0: none grows); `None`
+    /// while the allocation-site trend is off or has no verdict yet.
+    site_growth: Option<f64>,
+}
+
+fn metric_value(m: Metric, s: &Sample, d: &Derived) -> Option<f64> {
+    let (tr, gc_ratio) = (d.trend, d.gc_ratio);
     match m {
+        Metric::AllocationSiteGrowth => d.site_growth,
         Metric::HeapUsedRatio => (s.limit > 0.0).then(|| s.used / s.limit),
         Metric::HeapUsedBytes => Some(s.used),
         Metric::RssBytes => Some(s.rss),
@@ -179,6 +218,10 @@ struct Run<'a> {
     floors: Floors,
     pid: Option<u32>,
     last_sample_ms: Option<i64>,
+    sites: Option<SiteTrends>,
+    growing: Vec<GrowingSite>,
+    /// Major GCs the target counted since we watch it.
+    major_gcs: u64,
 }
 
 impl Run<'_> {
@@ -234,6 +277,7 @@ impl Run<'_> {
         } else {
             0.0
         };
+        self.major_gcs += s.gc.get("major").map_or(0, |g| g.n);
         let metrics = &self.ctx.shared.metrics;
         metrics.record(&self.def.name, &s);
         self.floors.push(now, s.floor);
@@ -269,9 +313,15 @@ impl Run<'_> {
                 time_to_limit_seconds: tr.and_then(|t| t.time_to_limit(s.limit)),
             });
         }
-        let transitions = self
+        let derived = Derived {
+            trend: tr.as_ref(),
+            gc_ratio,
+            site_growth: self.site_growth(),
+        };
+        let mut transitions = self
             .evaluator
-            .evaluate(now, |m| metric_value(m, &s, tr.as_ref(), gc_ratio));
+            .evaluate(now, |m| metric_value(m, &s, &derived));
+        self.name_growing_site(&mut transitions);
         self.apply(transitions, Some(session)).await;
         self.status(|st| {
             st.up = true;
@@ -286,6 +336,67 @@ impl Run<'_> {
         });
     }
 
+    /// MB/min of the fastest growing site; `None` before the first verdict.
+    fn site_growth(&self) -> Option<f64> {
+        let st = self.sites.as_ref()?;
+        let settings = self.ctx.allocation.as_ref()?;
+        let windows =
+            settings.sites.window.as_secs_f64() * settings.sites.options.min_points as f64;
+        let enough = st.reads() as f64 * settings.read_every.as_secs_f64() >= windows;
+        enough.then(|| {
+            self.growing.first().map_or(0.0, |g| {
+                g.growth_bytes_per_second * 60.0 / (1024.0 * 1024.0)
+            })
+        })
+    }
+
+    /// An alert on allocation-site growth says which site grows.
+    fn name_growing_site(&self, transitions: &mut [Transition]) {
+        let Some(g) = self.growing.first() else {
+            return;
+        };
+        for t in transitions.iter_mut() {
+            if t.metric == Metric::AllocationSiteGrowth && t.status == Status::Firing {
+                t.summary = format!(
+                    "{}: {} grows {}/min",
+                    t.summary,
+                    g.key().label(),
+                    human_bytes(g.growth_bytes_per_second * 60.0)
+                );
+            }
+        }
+    }
+
+    /// A read of the sampling profile: feed the site trends, metrics, history, status.
+    fn on_profile(&mut self, p: &inspector::profile::SamplingProfile, pid: Option<u32>) {
+        let (Some(st), Some(settings)) = (self.sites.as_mut(), self.ctx.allocation.as_ref()) else {
+            return;
+        };
+        let now = now_ms();
+        st.record(now, &sites::live_by_site(p), self.major_gcs);
+        self.growing = st.growing();
+        let biggest = st.biggest(HISTORY_SITES.max(settings.top));
+        self.ctx
+            .shared
+            .metrics
+            .record_sites(&self.def.name, &self.growing, &biggest, settings.top);
+        if let Some(h) = &self.ctx.history {
+            h.sites(site_read(
+                &self.def.name,
+                now,
+                pid.unwrap_or(0),
+                &self.growing,
+                &biggest,
+            ));
+        }
+        let growing = self.growing.clone();
+        let full_gcs = st.full_gcs();
+        self.status(|st| {
+            st.allocation_sites = Some(growing);
+            st.allocation_full_gcs = Some(full_gcs);
+        });
+    }
+
     async fn went_down(&mut self, error: String) {
         self.ctx.shared.metrics.set_up(&self.def.name, false);
         let transitions = self.evaluator.resolve_all(now_ms());
@@ -294,6 +405,96 @@ impl Run<'_> {
             st.up = false;
             st.error = Some(error);
         });
+    }
+}
+
+fn human_bytes(b: f64) -> String {
+    if b >= 1024.0 * 1024.0 {
+        format!("{:.1} MiB", b / (1024.0 * 1024.0))
+    } else {
+        format!("{:.1} KiB", b / 1024.0)
+    }
+}
+
+/// The history rows of a read: the growing sites, then the biggest others.
+fn site_read(
+    target: &str,
+    ts_ms: i64,
+    pid: u32,
+    growing: &[GrowingSite],
+    biggest: &[(sites::SiteKey, u64)],
+) -> SiteRead {
+    let mut rows: Vec<SiteRow> = growing
+        .iter()
+        .map(|g| SiteRow {
+            stack: g.stack.clone(),
+            live_bytes: g.live_bytes,
+            growth_bytes_per_second: Some(g.growth_bytes_per_second),
+            p_value: Some(g.p_value),
+        })
+        .collect();
+    for (k, b) in biggest.iter().take(HISTORY_SITES) {
+        if !rows.iter().any(|r| r.stack == k.stack) {
+            rows.push(SiteRow {
+                stack: k.stack.clone(),
+                live_bytes: *b,
+                growth_bytes_per_second: None,
+                p_value: None,
+            });
+        }
+    }
+    SiteRead {
+        target: target.to_owned(),
+        ts_ms,
+        pid,
+        sites: rows,
+    }
+}
+
+/// Starts the sampling heap profiler in a new session when the allocation-site
+/// trend is on; says why when it cannot (the heap samples go on).
+async fn start_sites(run: &mut Run<'_>, session: &inspector::Session, timeout: Duration) {
+    let Some(settings) = run.ctx.allocation.as_ref() else {
+        return;
+    };
+    let started = tokio::time::timeout(
+        timeout,
+        inspector::profile::start_sampling(session, settings.sampling_interval),
+    )
+    .await;
+    match started {
+        Ok(Ok(())) => {
+            // Live bytes count objects allocated since sampling started.
+            let trends = run
+                .sites
+                .get_or_insert_with(|| SiteTrends::new(settings.sites, now_ms()));
+            trends.reset(now_ms());
+            run.growing.clear();
+        }
+        Ok(Err(e)) => tracing::warn!("{}: no allocation-site trend: {e}", run.def.name),
+        Err(_) => tracing::warn!(
+            "{}: no allocation-site trend: the profiler did not start",
+            run.def.name
+        ),
+    }
+}
+
+/// Reads the running sampling profile (bounded by `timeout`).
+async fn read_sites(run: &mut Run<'_>, session: &inspector::Session, timeout: Duration) {
+    match tokio::time::timeout(timeout, inspector::profile::read_sampling(session)).await {
+        Ok(Ok(p)) => run.on_profile(&p, run.pid),
+        Ok(Err(e)) => tracing::debug!("{}: reading the allocation profile: {e}", run.def.name),
+        Err(_) => tracing::debug!("{}: reading the allocation profile timed out", run.def.name),
+    }
+}
+
+/// A ticker that never ticks when `every` is `None`.
+async fn tick(t: &mut Option<tokio::time::Interval>) {
+    match t {
+        Some(t) => {
+            t.tick().await;
+        }
+        None => std::future::pending::<()>().await,
     }
 }
 
@@ -306,6 +507,9 @@ pub(crate) async fn run_target(def: TargetDef, ctx: Arc<Ctx>, mut shutdown: watc
         floors: Floors::new(ctx.trend),
         pid: None,
         last_sample_ms: None,
+        sites: None,
+        growing: Vec::new(),
+        major_gcs: 0,
     };
     run.ctx.shared.metrics.set_up(&def.name, false);
     run.status(|st| st.error = Some("connecting".into()));
@@ -361,13 +565,28 @@ pub(crate) async fn run_target(def: TargetDef, ctx: Arc<Ctx>, mut shutdown: watc
         failed_connects = 0;
         backoff = Duration::from_millis(500);
         run.ctx.shared.metrics.set_up(&def.name, true);
+        start_sites(&mut run, &session, timeout).await;
         let mut ticker = tokio::time::interval(def.interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut site_ticker = run.sites.as_ref().and(ctx.allocation.as_ref()).map(|a| {
+            let mut t =
+                tokio::time::interval_at(tokio::time::Instant::now() + a.read_every, a.read_every);
+            t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            t
+        });
         let mut failures = 0u32;
         let reason = loop {
             tokio::select! {
                 _ = ticker.tick() => {}
+                _ = tick(&mut site_ticker) => {
+                    read_sites(&mut run, &session, timeout).await;
+                    continue;
+                }
                 _ = shutdown.changed() => {
+                    if site_ticker.is_some() {
+                        let stop = inspector::profile::stop_sampling(&session);
+                        let _ = tokio::time::timeout(Duration::from_secs(2), stop).await;
+                    }
                     let _ = probe::uninstall(&session, Duration::from_secs(2)).await;
                     session.close().await;
                     return;

@@ -11,6 +11,9 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 
+mod sites;
+pub use sites::{SiteRead, SiteRow};
+
 /// Byte counts are kept as REAL in SQLite and in memory, but are whole
 /// numbers: JSON reports write them as integers (docs/json.md).
 fn bytes_as_integer<S: serde::Serializer>(v: &f64, s: S) -> std::result::Result<S::Ok, S::Error> {
@@ -146,6 +149,7 @@ impl Store {
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(mk)?;
         conn.execute_batch(SCHEMA).map_err(mk)?;
+        conn.execute_batch(sites::SCHEMA).map_err(mk)?;
         Ok(Store {
             path: path.to_owned(),
             conn,
@@ -228,7 +232,8 @@ impl Store {
             .conn
             .execute("DELETE FROM alerts WHERE ts_ms < ?1", [before_ms])
             .map_err(|e| self.err(e))?;
-        Ok(a + b)
+        let c = self.prune_sites(before_ms).map_err(|e| self.err(e))?;
+        Ok(a + b + c)
     }
 
     /// Target names with their sample counts, first and last times.
@@ -341,6 +346,7 @@ const WARN_EVERY: Duration = Duration::from_secs(60);
 enum Msg {
     Sample(Box<Row>),
     Alert(AlertRow),
+    Sites(Box<SiteRead>),
 }
 
 /// A writer thread in front of a [`Store`], so samplers never block on disk.
@@ -360,6 +366,10 @@ impl WriterHandle {
 
     pub fn alert(&self, a: AlertRow) {
         let _ = self.0.send(Msg::Alert(a));
+    }
+
+    pub fn sites(&self, r: SiteRead) {
+        let _ = self.0.send(Msg::Sites(Box::new(r)));
     }
 }
 
@@ -390,6 +400,7 @@ impl Writer {
                     let r = match m {
                         Msg::Sample(r) => store.insert(&r),
                         Msg::Alert(a) => store.insert_alert(&a),
+                        Msg::Sites(r) => store.insert_sites(&r),
                     };
                     if let Err(e) = r {
                         errors.inc();
