@@ -11,6 +11,8 @@ use serde::Serialize;
 use crate::target::parse_duration;
 use crate::{fmt, output};
 
+mod sites;
+
 #[derive(clap::Args, Debug)]
 pub struct HistoryArgs {
     /// History database written by `leakhound watch`
@@ -56,6 +58,8 @@ pub struct TargetHistory {
     samples: Vec<Row>,
     trend: Option<TrendSummary>,
     alerts: Vec<AlertRow>,
+    /// Allocation sites that grew in the most recent process (`watch --alloc-sites`).
+    allocation_sites: Vec<sites::SiteHistory>,
 }
 
 #[derive(Serialize, schemars::JsonSchema)]
@@ -142,6 +146,7 @@ pub fn run(args: &HistoryArgs) -> Result<()> {
     let since_ms = now_ms() - args.since.as_millis() as i64;
     let rows = store.samples(args.target.as_deref(), since_ms)?;
     let alerts = store.alerts(args.target.as_deref(), since_ms)?;
+    let site_reads = store.site_reads(args.target.as_deref(), since_ms)?;
     let mut names: Vec<String> = rows.iter().map(|r| r.target.clone()).collect();
     names.dedup();
     if let Some(t) = &args.target
@@ -170,7 +175,13 @@ pub fn run(args: &HistoryArgs) -> Result<()> {
                 .filter(|a| a.target == name)
                 .cloned()
                 .collect();
+            let reads: Vec<_> = site_reads
+                .iter()
+                .filter(|r| r.target == name)
+                .cloned()
+                .collect();
             TargetHistory {
+                allocation_sites: sites::summarize(&reads),
                 target: name,
                 samples,
                 trend,
@@ -191,6 +202,12 @@ pub fn run(args: &HistoryArgs) -> Result<()> {
     if args.json {
         return output::emit(None, &output::json(&report)?);
     }
+    output::emit(None, &text_report(&report, args.limit))
+}
+
+/// The terminal form: per target its trend, growing allocation sites, the
+/// last `limit` samples and the alerts.
+fn text_report(report: &Report, limit: usize) -> String {
     let mut out = String::new();
     if report.targets.is_empty() {
         out.push_str(&format!(
@@ -235,6 +252,7 @@ pub fn run(args: &HistoryArgs) -> Result<()> {
                 }
             }
         }
+        out.push_str(&sites::text(&t.allocation_sites));
         let mut table = output::table(&[
             "Time",
             "PID",
@@ -246,7 +264,7 @@ pub fn run(args: &HistoryArgs) -> Result<()> {
             "GC ms",
             "EL p99 ms",
         ]);
-        let skip = t.samples.len().saturating_sub(args.limit);
+        let skip = t.samples.len().saturating_sub(limit);
         for r in &t.samples[skip..] {
             table.add_row(vec![
                 rfc3339(r.ts_ms),
@@ -282,5 +300,5 @@ pub fn run(args: &HistoryArgs) -> Result<()> {
         }
         out.push('\n');
     }
-    output::emit(None, &out)
+    out
 }

@@ -695,3 +695,235 @@ fn scraped_by_a_real_prometheus_server() {
     assert!(targets.contains("\"health\":\"up\""), "{targets}");
     drop(watch);
 }
+
+/// A free loopback port (bound and released).
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Sends `GET /r<n>` over a keep-alive connection at about `rps` until `stop`,
+/// counting answered requests in `done`.
+fn drive(
+    port: u16,
+    rps: u32,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    answered: Arc<std::sync::atomic::AtomicU64>,
+) -> u64 {
+    use std::sync::atomic::Ordering;
+    let mut done = 0u64;
+    let mut conn: Option<BufReader<TcpStream>> = None;
+    let pause = Duration::from_secs(1) / rps;
+    while !stop.load(Ordering::Relaxed) {
+        std::thread::sleep(pause);
+        if conn.is_none() {
+            conn = TcpStream::connect(("127.0.0.1", port))
+                .ok()
+                .map(BufReader::new);
+        }
+        let Some(r) = conn.as_mut() else { continue };
+        let sent = write!(r.get_mut(), "GET /r{done} HTTP/1.1\r\nHost: x\r\n\r\n");
+        let mut len = None;
+        let mut ok = sent.is_ok();
+        while ok {
+            let mut line = String::new();
+            ok = r.read_line(&mut line).is_ok_and(|n| n > 0);
+            if line == "\r\n" {
+                break;
+            }
+            if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                len = v.trim().parse::<usize>().ok();
+            }
+        }
+        let mut body = vec![0; len.unwrap_or(0)];
+        if ok && len.is_some() && r.read_exact(&mut body).is_ok() {
+            done += 1;
+            answered.store(done, Ordering::Relaxed);
+        } else {
+            conn = None;
+        }
+    }
+    done
+}
+
+/// `watch --alloc-sites` names the function that allocates what each leak
+/// fixture keeps, at rank 1, and names nothing for the controls, which get the
+/// same traffic. As in production, watch attaches to services that already
+/// run under load. The fixtures run with `--heap-growing-percent=10` so that
+/// major GCs come every few seconds as in a busy service (a site's growth
+/// counts only once it outlives major GCs), and the controls must show some.
+/// The trend spans 30 s (30 min by default) so that the test ends in about 80 s.
+#[test]
+fn allocation_sites_name_the_leaking_function() {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    let leaks = [
+        ("leak-cache", "handleRequest", "leak-cache.js", 9),
+        ("leak-listener", "handleRequest", "leak-listener.js", 9),
+        ("leak-closure", "replaceThing", "leak-closure.js", 8),
+        ("leak-timer", "handleRequest", "leak-timer.js", 5),
+        ("leak-global", "(anonymous)", "leak-global.js", 8),
+        ("leak-sessions", "openSession", "lib/sessions.js", 7),
+        ("leak-buffers", "(anonymous)", "leak-buffers.js", 6),
+    ];
+    let controls = ["control-bounded", "control-stateless"];
+    let dir = TempDir::new("watch-sites");
+    let config = dir.path().join("sites.toml");
+    std::fs::write(
+        &config,
+        "[[rule]]\nname = \"SiteGrowing\"\nmetric = \"allocation_site_growth\"\nop = \">\"\nthreshold = 0.01\nseverity = \"warning\"\n",
+    )
+    .unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    type App<'a> = (
+        &'a str,
+        Proc,
+        String,
+        std::thread::JoinHandle<u64>,
+        Arc<AtomicU64>,
+    );
+    let apps: Vec<App> = leaks
+        .iter()
+        .map(|l| l.0)
+        .chain(controls)
+        .map(|name| {
+            let port = free_port();
+            let mut cmd = Command::new("node");
+            cmd.env("PORT", port.to_string())
+                .args(["--heap-growing-percent=10", "--inspect=127.0.0.1:0"])
+                .arg(repo().join(format!("fixtures/apps/{name}.js")));
+            let app = Proc::spawn(cmd);
+            let ws = app.wait_line("Debugger listening on ", Duration::from_secs(20));
+            let (s, n) = (stop.clone(), Arc::new(AtomicU64::new(0)));
+            let count = n.clone();
+            let load = std::thread::spawn(move || drive(port, 60, s, count));
+            (name, app, ws, load, n)
+        })
+        .collect();
+    // Warm up (the control's cache holds 200 requests), then watch.
+    for (name, .., n) in &apps {
+        wait_for(name, Duration::from_secs(60), || {
+            (n.load(Ordering::Relaxed) >= 300).then_some(())
+        });
+    }
+    let started: Vec<(&str, Proc, String)> = apps
+        .iter()
+        .map(|(name, _, ws, ..)| {
+            let mut cmd = leakhound();
+            cmd.args([
+                "watch",
+                "--alloc-sites",
+                "--interval",
+                "500ms",
+                "--trend-window",
+                "1s",
+            ])
+            .args(["--trend-span", "30s"])
+            .args(["--alloc-interval", "500ms", "--alloc-window", "1500ms"])
+            .args([
+                "--alloc-sampling-interval",
+                "4096",
+                "--listen",
+                "127.0.0.1:0",
+            ])
+            .args(["--name", name, "--inspect", ws, "--config"])
+            .arg(&config)
+            .arg("--db")
+            .arg(dir.path().join(format!("{name}.db")));
+            let watch = Proc::spawn(cmd);
+            let addr = server_addr(&watch);
+            (*name, watch, addr)
+        })
+        .collect();
+    let health = |addr: &str, name: &str| {
+        let (_, body) = get(addr, "/health", None);
+        let h: serde_json::Value = serde_json::from_str(&body).unwrap();
+        h["targets"][name].clone()
+    };
+    let t0 = Instant::now();
+    for (name, function, file, line) in leaks {
+        let (_, watch, addr) = started.iter().find(|s| s.0 == name).unwrap();
+        let top = wait_for(name, Duration::from_secs(120), || {
+            let t = health(addr, name);
+            t["allocation_sites"].as_array()?.first().cloned()
+        });
+        assert_eq!(
+            top["function"],
+            function,
+            "{name}: {top:#}\n{}",
+            watch.stderr()
+        );
+        assert!(
+            top["file"]
+                .as_str()
+                .unwrap()
+                .ends_with(&format!("fixtures/apps/{file}")),
+            "{name}: {top:#}"
+        );
+        assert_eq!(top["line"], line, "{name}: {top:#}");
+        assert!(top["growth_bytes_per_second"].as_f64().unwrap() > 0.0);
+    }
+    // The controls, once past the first minute of warm-up (JIT code, socket
+    // pools and caches whose objects get replaced fill the profile once, and
+    // the heap grows a little), name nothing over a whole 30 s trend span.
+    while t0.elapsed() < Duration::from_secs(80) {
+        for name in controls {
+            let (_, watch, addr) = started.iter().find(|s| s.0 == name).unwrap();
+            let t = health(addr, name);
+            if t0.elapsed() > Duration::from_secs(50) {
+                let none = serde_json::json!([]);
+                assert_eq!(
+                    t["allocation_sites"],
+                    none,
+                    "{name}: {t:#}\n{}",
+                    watch.stderr()
+                );
+                assert!(
+                    t["allocation_full_gcs"].as_u64().unwrap() >= 2,
+                    "{name}: {t:#}"
+                );
+            }
+        }
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    // The alert names the site; /metrics carries it; the history keeps it.
+    let (_, cache, addr) = &started[0];
+    wait_for("the SiteGrowing alert", Duration::from_secs(30), || {
+        cache.stderr().contains("SiteGrowing").then_some(())
+    });
+    let log = cache.stderr();
+    let alert = log.lines().find(|l| l.contains("SiteGrowing")).unwrap();
+    assert!(alert.contains("handleRequest"), "{alert}");
+    let (_, scrape) = get(addr, "/metrics", None);
+    let series = scrape
+        .lines()
+        .find(|l| {
+            l.starts_with("leakhound_allocation_site_growth_bytes_per_second{")
+                && l.contains("function=\"handleRequest\"")
+        })
+        .unwrap_or_else(|| panic!("{scrape}"));
+    assert!(series.contains("leak-cache.js\",line=\"9\""), "{series}");
+    promtool_check(&scrape);
+    for (_, mut watch, _) in started {
+        watch.signal(SIGTERM);
+        assert!(
+            watch.wait_exit(Duration::from_secs(30)).success(),
+            "{}",
+            watch.stderr()
+        );
+    }
+    stop.store(true, Ordering::Relaxed);
+    for (name, _app, _, load, _) in apps {
+        let answered = load.join().unwrap();
+        assert!(answered > 500, "{name}: {answered} requests answered");
+    }
+    let h = history_json(&dir.path().join("leak-cache.db"), &[]);
+    let sites = &h["targets"][0]["allocation_sites"];
+    assert_eq!(sites[0]["function"], "handleRequest", "{sites:#}");
+    assert!(
+        sites[0]["series"].as_array().unwrap().len() >= 10,
+        "{sites:#}"
+    );
+}

@@ -222,6 +222,8 @@ struct Run<'a> {
     growing: Vec<GrowingSite>,
     /// Major GCs the target counted since we watch it.
     major_gcs: u64,
+    /// Whether the heap's post-GC floor grew significantly at the last sample.
+    heap_growing: bool,
 }
 
 impl Run<'_> {
@@ -282,6 +284,7 @@ impl Run<'_> {
         metrics.record(&self.def.name, &s);
         self.floors.push(now, s.floor);
         let tr = self.floors.trend();
+        self.heap_growing = tr.is_some_and(|t| t.growing());
         let gauges = tr.map(|t| TrendGauges {
             growth_bytes_per_second: t.slope,
             significant: t.significant,
@@ -374,7 +377,15 @@ impl Run<'_> {
         };
         let now = now_ms();
         st.record(now, &sites::live_by_site(p), self.major_gcs);
-        self.growing = st.growing();
+        // Sampling sees only objects allocated since it started, so every
+        // bounded structure whose objects get replaced (a pool, a cache with
+        // a TTL) fills up in the profile once: growth that does not grow the
+        // heap is turnover, not a leak.
+        self.growing = if self.heap_growing {
+            st.growing()
+        } else {
+            Vec::new()
+        };
         let biggest = st.biggest(HISTORY_SITES.max(settings.top));
         self.ctx
             .shared
@@ -510,6 +521,7 @@ pub(crate) async fn run_target(def: TargetDef, ctx: Arc<Ctx>, mut shutdown: watc
         sites: None,
         growing: Vec::new(),
         major_gcs: 0,
+        heap_growing: false,
     };
     run.ctx.shared.metrics.set_up(&def.name, false);
     run.status(|st| st.error = Some("connecting".into()));

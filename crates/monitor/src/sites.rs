@@ -335,11 +335,9 @@ impl SiteTrends {
         });
     }
 
-    /// The trend of one site's window minima.
-    fn trend_of(&self, s: &Series) -> Option<trend::Trend> {
+    fn minima(&self, s: &Series) -> Vec<Point> {
         let pts: Vec<Point> = s.points.iter().copied().collect();
-        let minima = trend::window_minima(&pts, self.settings.window.as_secs_f64());
-        trend::analyze(&minima, &self.settings.options).ok()
+        trend::window_minima(&pts, self.settings.window.as_secs_f64())
     }
 
     /// Whether the site's growth outlived major GCs: between the first and
@@ -360,15 +358,35 @@ impl SiteTrends {
         at(b) - at(a) >= 0.5 * slope * (b - a)
     }
 
-    /// Sites that grow: significant upwards, the slope's confidence interval
+    /// Sites that grow: significant upwards (Mann–Kendall at `alpha` divided
+    /// by the number of sites tested), the slope's confidence interval
     /// above zero, the slope at least `min_growth`, and the growth outlived
-    /// major GCs. Fastest first.
+    /// major GCs. Sites without any script on their stack (`(V8 API)`,
+    /// `(EXTERNAL)`, `(BYTECODE_COMPILER)`: native allocations, V8's own
+    /// code and feedback, the inspector's objects) are never reported: they
+    /// name no code, and what the application keeps through them shows at
+    /// the site of its own code too. Sites named by the application's code first, then by a
+    /// dependency, then the rest (native allocations such as `(EXTERNAL)`
+    /// have no JavaScript stack and follow from the code above them);
+    /// fastest first within each.
     pub fn growing(&self) -> Vec<GrowingSite> {
-        let mut out: Vec<GrowingSite> = self
+        let candidates: Vec<(&SiteKey, &Series, Vec<Point>)> = self
             .sites
             .iter()
-            .filter_map(|(k, s)| {
-                let t = self.trend_of(s)?;
+            .filter(|(k, _)| k.stack.iter().any(|f| !f.file.is_empty()))
+            .map(|(k, s)| (k, s, self.minima(s)))
+            .filter(|(_, _, m)| m.len() >= self.settings.options.min_points)
+            .collect();
+        // Many sites are tested at once: Bonferroni's correction keeps the
+        // chance of naming any site by accident at `alpha`.
+        let options = trend::Options {
+            alpha: self.settings.options.alpha / candidates.len().max(1) as f64,
+            ..self.settings.options
+        };
+        let mut out: Vec<GrowingSite> = candidates
+            .into_iter()
+            .filter_map(|(k, s, minima)| {
+                let t = trend::analyze(&minima, &options).ok()?;
                 let grows = t.growing()
                     && t.slope_lower > 0.0
                     && t.slope >= self.settings.min_growth
@@ -376,10 +394,17 @@ impl SiteTrends {
                 grows.then(|| GrowingSite::new(k, s.last, &t))
             })
             .collect();
+        let rank = |g: &GrowingSite| match FrameKind::of(&g.file) {
+            FrameKind::User => 0,
+            FrameKind::NodeModules => 1,
+            FrameKind::Node => 2,
+        };
         out.sort_by(|a, b| {
-            b.growth_bytes_per_second
-                .total_cmp(&a.growth_bytes_per_second)
-                .then_with(|| a.function.cmp(&b.function))
+            rank(a).cmp(&rank(b)).then_with(|| {
+                b.growth_bytes_per_second
+                    .total_cmp(&a.growth_bytes_per_second)
+                    .then_with(|| a.function.cmp(&b.function))
+            })
         });
         out
     }
