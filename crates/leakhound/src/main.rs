@@ -8,6 +8,7 @@ mod findleaks;
 mod fmt;
 mod history;
 mod hunt;
+mod inspect;
 mod load;
 mod output;
 mod progress;
@@ -57,6 +58,8 @@ enum Command {
     /// Watch services: sample memory, GC and event-loop delay; trends, alerts, /metrics, history
     /// (with -- COMMAND: exit 0 when the app ends cleanly, 3 when it fails)
     Watch(watch::WatchArgs),
+    /// One object as DevTools' object view: edges, retainers tree, dominators, paths (text or JSON)
+    Inspect(inspect::InspectArgs),
     /// Show the samples and heap trend recorded by `watch`
     History(history::HistoryArgs),
     /// Render a saved JSON report as a self-contained HTML page
@@ -133,6 +136,7 @@ fn main() -> ExitCode {
         }),
         Command::Run(args) => runtime().and_then(|rt| rt.block_on(capture::run(args, &progress))),
         Command::Watch(args) => runtime().and_then(|rt| rt.block_on(watch::run(args, cli.quiet))),
+        Command::Inspect(args) => inspect::run(args, &progress).map(|()| ExitCode::SUCCESS),
         Command::History(args) => history::run(args).map(|()| ExitCode::SUCCESS),
         Command::Report(args) => report::run(args).map(|()| ExitCode::SUCCESS),
         Command::Schema(args) => schema::run(args).map(|()| ExitCode::SUCCESS),
