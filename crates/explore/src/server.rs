@@ -85,8 +85,7 @@ impl Server {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), Error> {
         let token: Arc<str> = Arc::from(self.token.as_str());
-        let app = Router::new()
-            .nest(&format!("/{}", self.token), routes(ws))
+        let app = routes(ws, &format!("/{}", self.token))
             .layer(middleware::from_fn_with_state(token, check_token));
         axum::serve(self.listener, app)
             .with_graceful_shutdown(shutdown)
@@ -98,33 +97,34 @@ impl Server {
     }
 }
 
-/// The router behind the token (also used by tests).
-pub fn routes(ws: Arc<Workspace>) -> Router {
+/// The routes, every one under `prefix` (`/TOKEN`).
+pub fn routes(ws: Arc<Workspace>, prefix: &str) -> Router {
+    let r = |path: &str| format!("{prefix}{path}");
     Router::new()
         .route(
-            "/",
+            &r("/"),
             get(|| async { page(INDEX, "text/html; charset=utf-8") }),
         )
         .route(
-            "/app.js",
+            &r("/app.js"),
             get(|| async { page(APP_JS, "text/javascript; charset=utf-8") }),
         )
         .route(
-            "/app.css",
+            &r("/app.css"),
             get(|| async { page(APP_CSS, "text/css; charset=utf-8") }),
         )
-        .route("/api/files", get(files))
-        .route("/api/leaks", get(leaks))
-        .route("/api/{s}/summary", get(summary))
-        .route("/api/{s}/instances", get(instances))
-        .route("/api/{s}/object/{id}", get(object))
-        .route("/api/{s}/edges/{id}", get(edges))
-        .route("/api/{s}/retainers/{id}", get(retainers))
-        .route("/api/{s}/dominated/{id}", get(dominated))
-        .route("/api/{s}/flame", get(profile_flame))
-        .route("/api/{s}/bottomup", get(profile_bottom_up))
-        .route("/api/compare/{b}/{t}", get(compare))
-        .route("/api/compare/{b}/{t}/objects", get(compare_objects))
+        .route(&r("/api/files"), get(files))
+        .route(&r("/api/leaks"), get(leaks))
+        .route(&r("/api/{s}/summary"), get(summary))
+        .route(&r("/api/{s}/instances"), get(instances))
+        .route(&r("/api/{s}/object/{id}"), get(object))
+        .route(&r("/api/{s}/edges/{id}"), get(edges))
+        .route(&r("/api/{s}/retainers/{id}"), get(retainers))
+        .route(&r("/api/{s}/dominated/{id}"), get(dominated))
+        .route(&r("/api/{s}/flame"), get(profile_flame))
+        .route(&r("/api/{s}/bottomup"), get(profile_bottom_up))
+        .route(&r("/api/compare/{b}/{t}"), get(compare))
+        .route(&r("/api/compare/{b}/{t}/objects"), get(compare_objects))
         .with_state(ws)
 }
 

@@ -129,3 +129,28 @@ pub fn growing_series(dir: &Path) -> Vec<PathBuf> {
         .map(|i| dir.join(format!("growing-{i}.heapsnapshot")))
         .collect()
 }
+
+/// `tests/browser` with its node_modules, installed once under a lock.
+pub fn browser_dir() -> PathBuf {
+    let dir = repo().join("crates/leakhound/tests/browser");
+    if !dir.join("node_modules/playwright-core").exists() {
+        let lock = std::fs::File::create(std::env::temp_dir().join("leakhound-browser-npm.lock"))
+            .expect("create npm lock");
+        lock.lock().expect("lock npm install");
+        if !dir.join("node_modules/playwright-core").exists() {
+            let out = Command::new("npm")
+                .args(["ci", "--no-audit", "--no-fund", "--prefix"])
+                .arg(&dir)
+                .env("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
+                .output()
+                .expect("run npm (is it installed? .ci/run installs it)");
+            assert!(
+                out.status.success(),
+                "npm ci --prefix {} failed:\n{}",
+                dir.display(),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+    dir
+}
