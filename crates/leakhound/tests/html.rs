@@ -10,10 +10,10 @@
 mod common;
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
-use common::{TempDir, browser_dir, growing_series, leakhound, node_script, repo};
+use common::{TempDir, browser_dir, growing_series, leakhound, node_script};
 
 /// Opens `html` in headless Chromium; asserts a clean load and returns the screenshot's size.
 fn check_in_browser(html: &Path, min_charts: usize) -> u64 {
