@@ -6,12 +6,11 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
-use common::{TempDir, browser_dir, leakhound, repo};
+use common::{TempDir, browser_dir, get, leakhound, repo, start_explorer};
 
 /// Snapshots (oldest first) and the heap profile of one run of growing.js.
 fn fixture(dir: &Path) -> (Vec<PathBuf>, PathBuf) {
@@ -40,49 +39,6 @@ fn fixture(dir: &Path) -> (Vec<PathBuf>, PathBuf) {
     (snaps, profile)
 }
 
-/// The explorer, killed if the test fails before stopping it.
-struct Explorer(Child);
-
-impl Drop for Explorer {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start(files: &[&Path]) -> (Explorer, String) {
-    let mut child = leakhound()
-        .arg("explore")
-        .args(files)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start leakhound explore");
-    let stdout = child.stdout.take().unwrap();
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).unwrap();
-    let url = line.trim().to_owned();
-    assert!(url.starts_with("http://127.0.0.1:"), "URL: {url:?}");
-    (Explorer(child), url)
-}
-
-/// A GET over plain HTTP/1.1: (status, body).
-fn get(url: &str) -> (u16, String) {
-    let rest = url.strip_prefix("http://").unwrap();
-    let (host, path) = rest.split_at(rest.find('/').unwrap());
-    let mut s = TcpStream::connect(host).unwrap();
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut resp = String::new();
-    s.read_to_string(&mut resp).unwrap();
-    let status = resp[9..12].parse().unwrap();
-    let body = resp.split_once("\r\n\r\n").map_or("", |x| x.1).to_owned();
-    (status, body)
-}
-
 #[test]
 fn explore_in_chromium() {
     let dir = TempDir::new("explore");
@@ -92,7 +48,7 @@ fn explore_in_chromium() {
         .map(PathBuf::as_path)
         .chain([profile.as_path()])
         .collect();
-    let (mut explorer, url) = start(&files);
+    let (mut explorer, url) = start_explorer(&files);
 
     // The token guards everything, the page loads nothing from elsewhere.
     let base = url

@@ -97,6 +97,7 @@ try {
   const domId = (await firstDominator.getAttribute('href')).match(/object\/(\d+)/)[1];
   await firstDominator.click();
   await page.waitForFunction((id) => document.querySelector('#object-title')?.textContent.includes('@' + id), domId);
+  await page.waitForSelector('#dominators li');
   const chain = await page.locator('#dominators li').count();
   check(chain >= 1, 'the dominator has its own dominators');
   await shot('4-dominator');
