@@ -29,7 +29,6 @@ pub use object::{
 };
 pub use retainers::{Retainer, retainers_in_devtools_order};
 pub use views::{
-    ClassRow, DiffRow, Page, SummaryQuery, comparison, comparison_objects, dominated, instances,
-    summary,
+    ClassRow, Page, SummaryQuery, comparison, comparison_objects, dominated, instances, summary,
 };
 pub use workspace::{Heap, Item, Workspace};

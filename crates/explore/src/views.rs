@@ -30,16 +30,12 @@ impl<T> Page<T> {
     }
 }
 
-/// One class of the Summary view.
+/// One class of the Summary view: DevTools' aggregate (its `key` names
+/// the class in requests) and where its constructor is.
 #[derive(Debug, Clone, Serialize)]
 pub struct ClassRow {
-    /// DevTools' class key (`,Name` or `script,line,column,Name`): names the class in requests.
-    pub key: String,
-    pub name: String,
-    pub count: u64,
-    pub self_size: u64,
-    pub retained_size: u64,
-    pub distance: i32,
+    #[serde(flatten)]
+    pub class: ClassAggregate,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub location: Option<SourcePosition>,
 }
@@ -80,12 +76,7 @@ pub fn summary(heap: &Heap, q: &SummaryQuery) -> Page<ClassRow> {
 
 fn class_row(heap: &Heap, c: &ClassAggregate) -> ClassRow {
     ClassRow {
-        key: c.key.clone(),
-        name: c.name.clone(),
-        count: c.count,
-        self_size: c.self_size,
-        retained_size: c.retained_size,
-        distance: c.distance,
+        class: c.clone(),
         location: c.location.map(|(script_id, line, column)| SourcePosition {
             script_id,
             url: heap.scripts.of(&heap.graph, c.first),
@@ -144,21 +135,8 @@ pub fn dominated(heap: &Heap, n: Option<NodeIdx>, offset: usize, limit: usize) -
     Page::of(&children, offset, limit, |&c| ObjectRef::of(heap, c))
 }
 
-/// One class of the Comparison view.
-#[derive(Debug, Clone, Serialize)]
-pub struct DiffRow {
-    pub key: String,
-    pub name: String,
-    pub added_count: u64,
-    pub removed_count: u64,
-    pub count_delta: i64,
-    pub added_size: u64,
-    pub removed_size: u64,
-    pub size_delta: i64,
-}
-
-/// The Comparison of `target` against `base`: classes matching the filter,
-/// biggest size delta first.
+/// The Comparison of `target` against `base` (rows of `analysis::diff`):
+/// classes matching the filter, biggest size delta first.
 pub fn comparison(
     ws: &Workspace,
     base: usize,
@@ -166,22 +144,16 @@ pub fn comparison(
     filter: &str,
     offset: usize,
     limit: usize,
-) -> Result<Page<DiffRow>, Error> {
+) -> Result<Page<serde_json::Value>, Error> {
     let rows = ws.comparison(base, target)?;
     let needle = filter.to_lowercase();
     let matching: Vec<_> = rows
         .iter()
         .filter(|c| needle.is_empty() || c.name.to_lowercase().contains(&needle))
         .collect();
-    Ok(Page::of(&matching, offset, limit, |c| DiffRow {
-        key: c.key.clone(),
-        name: c.name.clone(),
-        added_count: c.added_count,
-        removed_count: c.removed_count,
-        count_delta: c.count_delta,
-        added_size: c.added_size,
-        removed_size: c.removed_size,
-        size_delta: c.size_delta,
+    // Rows as `diff --json` writes them (without the object lists).
+    Ok(Page::of(&matching, offset, limit, |c| {
+        serde_json::to_value(c).unwrap_or_default()
     }))
 }
 
