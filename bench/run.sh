@@ -12,6 +12,8 @@
 #                  1 ≈ 500-600 MB each); defaults to SCALE
 #   SKIP_DEVTOOLS=1, SKIP_MEMLAB=1, SKIP_FINDLEAKS=1   leave those runs out
 #   NODE_HEAP_MB   --max-old-space-size for the node tools (default 16384)
+#   (leakhound-explore: bench/explore-first-page.sh, time to the first page of
+#   `leakhound explore` and the server's peak RSS)
 #   RUNS           runs of each tool (default 1); the median time and the
 #                  highest peak RSS are reported (a 2-core VM varies by 20%)
 #
@@ -100,6 +102,8 @@ size_of() { stat -c %s "$@" | awk '{ s += $1 } END { print s }'; }
 
 large_bytes="$(size_of "$large")"
 measure leakhound-analyze "$large_bytes" 0 "$leakhound" analyze --json -q "$large"
+# explore: time to the first page (Summary) and peak RSS of the server.
+measure leakhound-explore "$large_bytes" 0 bench/explore-first-page.sh "$leakhound" "$large"
 if [ -z "${SKIP_DEVTOOLS:-}" ]; then
   measure devtools-analyze "$large_bytes" 0 node --max-old-space-size="$NODE_HEAP_MB" oracle/dist/devtools-oracle.cjs time "$large"
 fi
@@ -139,6 +143,10 @@ awk '
       i = by["leakhound-analyze"]
       printf "%-36s %.2f (target <= 1)\n", "leakhound analyze RSS / file size", rss[i] / file[i]
     }
+    if ("leakhound-explore" in by) {
+      i = by["leakhound-explore"]
+      printf "%-36s %.2f (target <= 1; whole run incl. first page)\n", "leakhound explore RSS / file size", rss[i] / file[i]
+    }
     if ("leakhound-find-leaks" in by) {
       i = by["leakhound-find-leaks"]
       printf "%-36s %.2f (three files together)\n", "leakhound find-leaks RSS / file size", rss[i] / file[i]
@@ -150,3 +158,6 @@ awk '
     printf "%-36s time %6.1fx   RSS %5.1fx (target: time >= 10x)\n", label, sec[i] / sec[j], rss[i] / rss[j]
   }
 ' "$results"
+if [ -s "$out/leakhound-explore.stdout" ]; then
+  echo "leakhound explore: $(cat "$out/leakhound-explore.stdout") (time to the Summary, then to the biggest object's view; devtools-analyze above is DevTools' load + Summary)"
+fi

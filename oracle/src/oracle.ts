@@ -5,6 +5,8 @@
 //   analyze FILE [--per-node]   summary numbers, statistics, class aggregates
 //                               (and per-node retained/distance/dominator/self)
 //   compare BASE TARGET         the Comparison view: TARGET against BASE
+//   retainers FILE COUNT        sampled objects: retainers in the Retainers view's
+//                               order, dominator, retained size
 //   time FILE                   load + the analysis DevTools does on opening a
 //                               snapshot (Summary view); prints {ms}
 //
@@ -115,8 +117,40 @@ function compare(base: JSHeapSnapshot, target: JSHeapSnapshot): object {
   return out;
 }
 
+// The Object view of sampled objects as DevTools' Retainers view shows
+// them: retainers through the worker's own provider, filter and the grid's
+// default sort (distance ascending, then name), with each object's
+// dominator and retained size. Samples: `count` objects spread evenly over
+// the node ordinals, plus the `count` with the most retainers.
+function retainers(snapshot: JSHeapSnapshot, count: number): object {
+  const n = snapshot.nodeCount;
+  const first = snapshot.firstRetainerIndex;
+  const byRetainers = Array.from({length: n}, (_, i) => i)
+                          .sort((a, b) => (first[b + 1] - first[b]) - (first[a + 1] - first[a]) || a - b)
+                          .slice(0, count);
+  const spread = Array.from({length: count}, (_, k) => Math.floor(k * n / count));
+  const ordinals = [...new Set([...spread, ...byRetainers])];
+  const idOf = (ordinal: number): number => snapshot.nodes.getValue(ordinal * snapshot.nodeFieldCount + snapshot.nodeIdOffset);
+  const sort = new HeapSnapshotModel.ComparatorConfig('!edgeDistance', true, 'name', true);
+  return ordinals.map(ordinal => {
+    const provider = snapshot.createRetainingEdgesProvider(ordinal * snapshot.nodeFieldCount);
+    provider.sortAndRewind(sort);
+    const range = provider.serializeItemsRange(0, 200);
+    return {
+      id: idOf(ordinal),
+      retained: snapshot.retainedSizes[ordinal],
+      dominator: idOf(snapshot.dominatorsTree[ordinal]),
+      total_retainers: range.totalLength,
+      retainers: range.items.map(e => {
+        const edge = e as HeapSnapshotModel.Edge;
+        return {from: edge.node.id, type: edge.type, name: String(edge.name)};
+      }),
+    };
+  });
+}
+
 function usage(): never {
-  console.error('usage: devtools-oracle (analyze FILE [--per-node] | compare BASE TARGET | time FILE)');
+  console.error('usage: devtools-oracle (analyze FILE [--per-node] | compare BASE TARGET | retainers FILE COUNT | time FILE)');
   process.exit(64);
 }
 
@@ -139,6 +173,13 @@ async function main(argv: string[]): Promise<void> {
       const base = await load(rest[0]);
       const target = await load(rest[1]);
       result = compare(base, target);
+      break;
+    }
+    case 'retainers': {
+      if (rest.length !== 2) {
+        usage();
+      }
+      result = retainers(await load(rest[0]), Number(rest[1]));
       break;
     }
     case 'time': {

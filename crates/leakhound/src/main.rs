@@ -4,10 +4,12 @@ mod allocstack;
 mod analyze;
 mod capture;
 mod describe;
+mod explorer;
 mod findleaks;
 mod fmt;
 mod history;
 mod hunt;
+mod inspect;
 mod load;
 mod output;
 mod progress;
@@ -57,6 +59,10 @@ enum Command {
     /// Watch services: sample memory, GC and event-loop delay; trends, alerts, /metrics, history
     /// (with -- COMMAND: exit 0 when the app ends cleanly, 3 when it fails)
     Watch(watch::WatchArgs),
+    /// Browse snapshots and heap profiles in a local web UI (DevTools' Memory panel, at any size)
+    Explore(explorer::ExploreArgs),
+    /// One object as DevTools' object view: edges, retainers tree, dominators, paths (text or JSON)
+    Inspect(inspect::InspectArgs),
     /// Show the samples and heap trend recorded by `watch`
     History(history::HistoryArgs),
     /// Render a saved JSON report as a self-contained HTML page
@@ -133,6 +139,10 @@ fn main() -> ExitCode {
         }),
         Command::Run(args) => runtime().and_then(|rt| rt.block_on(capture::run(args, &progress))),
         Command::Watch(args) => runtime().and_then(|rt| rt.block_on(watch::run(args, cli.quiet))),
+        Command::Explore(args) => {
+            runtime().and_then(|rt| rt.block_on(explorer::run(args, &progress)))
+        }
+        Command::Inspect(args) => inspect::run(args, &progress).map(|()| ExitCode::SUCCESS),
         Command::History(args) => history::run(args).map(|()| ExitCode::SUCCESS),
         Command::Report(args) => report::run(args).map(|()| ExitCode::SUCCESS),
         Command::Schema(args) => schema::run(args).map(|()| ExitCode::SUCCESS),

@@ -10,35 +10,10 @@
 mod common;
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
-use common::{TempDir, growing_series, leakhound, node_script, repo};
-
-/// `tests/browser` with its node_modules, installed once under a lock.
-fn browser_checker() -> PathBuf {
-    let dir = repo().join("crates/leakhound/tests/browser");
-    if !dir.join("node_modules/playwright-core").exists() {
-        let lock = std::fs::File::create(std::env::temp_dir().join("leakhound-browser-npm.lock"))
-            .expect("create npm lock");
-        lock.lock().expect("lock npm install");
-        if !dir.join("node_modules/playwright-core").exists() {
-            let out = Command::new("npm")
-                .args(["ci", "--no-audit", "--no-fund", "--prefix"])
-                .arg(&dir)
-                .env("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
-                .output()
-                .expect("run npm (is it installed? .ci/run installs it)");
-            assert!(
-                out.status.success(),
-                "npm ci --prefix {} failed:\n{}",
-                dir.display(),
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-    }
-    dir.join("check.mjs")
-}
+use common::{TempDir, browser_dir, growing_series, leakhound, node_script};
 
 /// Opens `html` in headless Chromium; asserts a clean load and returns the screenshot's size.
 fn check_in_browser(html: &Path, min_charts: usize) -> u64 {
@@ -49,7 +24,7 @@ fn check_in_browser(html: &Path, min_charts: usize) -> u64 {
     );
     let png = html.with_extension("png");
     let out = Command::new("node")
-        .arg(browser_checker())
+        .arg(browser_dir().join("check.mjs"))
         .arg(html)
         .arg(&png)
         .arg(min_charts.to_string())

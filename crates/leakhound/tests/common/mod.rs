@@ -2,8 +2,10 @@
 //! node fixture programs, the DevTools oracle, and the leakhound binary.
 #![allow(dead_code)]
 
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
 
 /// The repository root.
 pub fn repo() -> PathBuf {
@@ -69,13 +71,18 @@ pub fn node_script(script: &str, args: &[&str]) -> Output {
 pub fn ensure_oracle() -> PathBuf {
     let root = repo();
     let bundle = root.join("oracle/dist/devtools-oracle.cjs");
-    if bundle.exists() {
+    // A bundle older than the oracle's source is rebuilt (new commands).
+    let current = || {
+        let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+        modified(&bundle) >= modified(&root.join("oracle/src/oracle.ts"))
+    };
+    if current() {
         return bundle;
     }
     let lock = std::fs::File::create(std::env::temp_dir().join("leakhound-oracle-build.lock"))
         .expect("create oracle build lock");
     lock.lock().expect("lock oracle build");
-    if !bundle.exists() {
+    if !current() {
         let oracle = root.join("oracle");
         if !oracle
             .join("node_modules/chrome-devtools-frontend")
@@ -128,4 +135,73 @@ pub fn growing_series(dir: &Path) -> Vec<PathBuf> {
     (1..=3)
         .map(|i| dir.join(format!("growing-{i}.heapsnapshot")))
         .collect()
+}
+
+/// `tests/browser` with its node_modules, installed once under a lock.
+pub fn browser_dir() -> PathBuf {
+    let dir = repo().join("crates/leakhound/tests/browser");
+    if !dir.join("node_modules/playwright-core").exists() {
+        let lock = std::fs::File::create(std::env::temp_dir().join("leakhound-browser-npm.lock"))
+            .expect("create npm lock");
+        lock.lock().expect("lock npm install");
+        if !dir.join("node_modules/playwright-core").exists() {
+            let out = Command::new("npm")
+                .args(["ci", "--no-audit", "--no-fund", "--prefix"])
+                .arg(&dir)
+                .env("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
+                .output()
+                .expect("run npm (is it installed? .ci/run installs it)");
+            assert!(
+                out.status.success(),
+                "npm ci --prefix {} failed:\n{}",
+                dir.display(),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+    dir
+}
+
+/// The explorer, killed if the test fails before stopping it.
+pub struct Explorer(pub Child);
+
+impl Drop for Explorer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `leakhound explore FILES…` and reads the URL it prints.
+pub fn start_explorer(files: &[&Path]) -> (Explorer, String) {
+    let mut child = leakhound()
+        .arg("explore")
+        .args(files)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start leakhound explore");
+    let stdout = child.stdout.take().unwrap();
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).unwrap();
+    let url = line.trim().to_owned();
+    assert!(url.starts_with("http://127.0.0.1:"), "URL: {url:?}");
+    (Explorer(child), url)
+}
+
+/// A GET over plain HTTP/1.1: (status, body).
+pub fn get(url: &str) -> (u16, String) {
+    let rest = url.strip_prefix("http://").unwrap();
+    let (host, path) = rest.split_at(rest.find('/').unwrap());
+    let mut s = TcpStream::connect(host).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    let status = resp[9..12].parse().unwrap();
+    let body = resp.split_once("\r\n\r\n").map_or("", |x| x.1).to_owned();
+    (status, body)
 }
