@@ -134,7 +134,7 @@ pub fn estimate_node(reported_sizes: &[u64], self_size: u64, rate: u64) -> Vec<B
 /// squared per node).
 const MAX_HALF: usize = 1 << 16;
 /// Most fitting combinations considered.
-const MAX_MATCHES: usize = 256;
+const MAX_FITS: usize = 1 << 16;
 
 /// Takes, for each open bucket, the split that every combination making the
 /// node's bytes equal `self_size` agrees on. Meet in the middle: the
@@ -182,38 +182,43 @@ fn resolve(buckets: &mut [Bucket], open: &[(usize, Vec<Bucket>)], self_size: u64
     for k in 0..nl {
         table.entry(sum(&left, k)).or_default().push(k);
     }
-    let mut matches: Vec<(usize, usize)> = Vec::new();
-    for k in 0..nr {
-        let Some(need) = wanted.checked_sub(sum(&right, k)) else {
-            continue;
-        };
-        for &kl in table.get(&need).map_or(&[][..], Vec::as_slice) {
-            matches.push((kl, k));
-            if matches.len() > MAX_MATCHES {
-                return;
-            }
-        }
-    }
     let pick = |half: &[&[Bucket]], mut k: usize, at: usize| {
         for each in &half[..at] {
             k /= each.len();
         }
         half[at][k % half[at].len()]
     };
-    // A bucket is settled when every fitting combination chooses alike.
-    for (in_left, at, i) in slots {
-        let choice = |&(kl, kr): &(usize, usize)| {
-            if in_left {
-                pick(&left, kl, at)
-            } else {
-                pick(&right, kr, at)
+    // Per slot: the choice every fitting combination so far agrees on
+    // (None once two disagree); unset until the first fits.
+    let mut agreed: Vec<Option<Option<Bucket>>> = vec![None; slots.len()];
+    let mut fits = 0usize;
+    for kr in 0..nr {
+        let Some(need) = wanted.checked_sub(sum(&right, kr)) else {
+            continue;
+        };
+        for &kl in table.get(&need).map_or(&[][..], Vec::as_slice) {
+            fits += 1;
+            if fits > MAX_FITS {
+                return;
             }
-        };
-        let Some(first) = matches.first().map(choice) else {
-            return;
-        };
-        if matches.iter().all(|m| choice(m) == first) {
-            buckets[i] = first;
+            for (slot, &(in_left, at, _)) in agreed.iter_mut().zip(&slots) {
+                let choice = if in_left {
+                    pick(&left, kl, at)
+                } else {
+                    pick(&right, kr, at)
+                };
+                *slot = match *slot {
+                    None => Some(Some(choice)),
+                    Some(Some(c)) if c == choice => Some(Some(c)),
+                    Some(_) => Some(None),
+                };
+            }
+        }
+    }
+    // A bucket is settled when every fitting combination chooses alike.
+    for (slot, (_, _, i)) in agreed.into_iter().zip(slots) {
+        if let Some(Some(choice)) = slot {
+            buckets[i] = choice;
         }
     }
 }
