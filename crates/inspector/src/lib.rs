@@ -5,11 +5,14 @@
 //! * [`launch`]: start `node app.js` with `--inspect=127.0.0.1:0`.
 //! * [`cdp::Session`]: commands and events over one WebSocket.
 //! * [`snapshot`], [`profile`]: heap snapshots streamed in chunks (and allocation
-//!   tracking for them), sampling heap profiles.
+//!   tracking for them), sampling heap profiles ([`profile::SamplingProfile::to_pprof`]
+//!   writes one in pprof's format; [`estimate`]: what its counts mean).
 
 pub mod cdp;
 mod error;
+pub mod estimate;
 pub mod launch;
+mod pprof_export;
 pub mod profile;
 pub mod snapshot;
 pub mod target;

@@ -356,9 +356,14 @@ pub struct ProfileArgs {
     /// Average bytes between samples (smaller: more detail, more overhead)
     #[arg(long, default_value_t = 32768)]
     pub interval: u64,
-    /// Output .heapprofile (opens in Chrome DevTools' Memory panel)
+    /// Output file (default: heap-<pid>-<time>.heapprofile, or .pb.gz with --format pprof)
     #[arg(long, short)]
     pub output: Option<PathBuf>,
+    /// File format: heapprofile (JSON; opens in Chrome DevTools' Memory panel) or pprof
+    /// (gzipped protobuf for `go tool pprof`, Grafana Pyroscope, Parca). Without it, an -o
+    /// name ending in .pb.gz means pprof; anything else heapprofile
+    #[arg(long, value_enum)]
+    pub format: Option<ProfileFormat>,
     /// How many allocation sites to list
     #[arg(long, default_value_t = 20)]
     pub top: usize,
@@ -371,6 +376,34 @@ pub struct ProfileArgs {
     pub json: bool,
 }
 
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProfileFormat {
+    /// V8's JSON (`.heapprofile`)
+    Heapprofile,
+    /// gzipped pprof protobuf (`.pb.gz`)
+    Pprof,
+}
+
+impl ProfileFormat {
+    /// `--format`, else what the output name says (`.pb.gz`: pprof).
+    fn choose(format: Option<ProfileFormat>, output: Option<&Path>) -> ProfileFormat {
+        let pb_gz = || output.is_some_and(|p| p.to_string_lossy().ends_with(".pb.gz"));
+        match format {
+            Some(f) => f,
+            None if pb_gz() => ProfileFormat::Pprof,
+            None => ProfileFormat::Heapprofile,
+        }
+    }
+
+    fn extension(self) -> &'static str {
+        match self {
+            ProfileFormat::Heapprofile => "heapprofile",
+            ProfileFormat::Pprof => "pb.gz",
+        }
+    }
+}
+
 #[derive(serde::Serialize)]
 struct ProfileReport<'a> {
     schema_version: u32,
@@ -378,12 +411,14 @@ struct ProfileReport<'a> {
     target: &'a str,
     duration_seconds: f64,
     profile_file: String,
+    profile_format: ProfileFormat,
     live_bytes_sampled: u64,
     sites: Vec<inspector::profile::AllocationSite>,
 }
 
 pub async fn profile(args: &ProfileArgs, progress: &Progress) -> Result<()> {
     output::check_outputs(&[args.output.as_deref()], &[])?;
+    let format = ProfileFormat::choose(args.format, args.output.as_deref());
     let mut t = target::open_with(&args.target, true, Duration::from_secs(30)).await?;
     let session = match t.connect_live().await {
         Ok(s) => s,
@@ -393,8 +428,10 @@ pub async fn profile(args: &ProfileArgs, progress: &Progress) -> Result<()> {
         }
     };
     let spinner = progress.spinner(&format!("sampling allocations for {:?}", args.duration));
-    let result =
-        inspector::profile::sample_heap(&session, args.duration, args.interval.max(1)).await;
+    let interval = args.interval.max(1);
+    let (started, clock) = (SystemTime::now(), std::time::Instant::now());
+    let result = inspector::profile::sample_heap(&session, args.duration, interval).await;
+    let sampled_for = clock.elapsed();
     spinner.finish_and_clear();
     t.close_opened_inspector(session, args.keep_inspector).await;
     t.stop().await;
@@ -402,9 +439,14 @@ pub async fn profile(args: &ProfileArgs, progress: &Progress) -> Result<()> {
     let path = args
         .output
         .clone()
-        .unwrap_or_else(|| default_path(Path::new("."), t.pid, "heapprofile"));
-    let json = serde_json::to_vec(&profile).context("cannot serialize the profile")?;
-    output::write_private(&path, &json)?;
+        .unwrap_or_else(|| default_path(Path::new("."), t.pid, format.extension()));
+    let bytes = match format {
+        ProfileFormat::Heapprofile => {
+            serde_json::to_vec(&profile).context("cannot serialize the profile")?
+        }
+        ProfileFormat::Pprof => profile.to_pprof(interval, started, sampled_for),
+    };
+    output::write_private(&path, &bytes)?;
     let mut sites = profile.top_sites();
     sites.truncate(args.top);
     let report = ProfileReport {
@@ -413,6 +455,7 @@ pub async fn profile(args: &ProfileArgs, progress: &Progress) -> Result<()> {
         target: &t.name,
         duration_seconds: args.duration.as_secs_f64(),
         profile_file: path.display().to_string(),
+        profile_format: format,
         live_bytes_sampled: profile.total_bytes(),
         sites,
     };
@@ -420,12 +463,19 @@ pub async fn profile(args: &ProfileArgs, progress: &Progress) -> Result<()> {
         return output::emit(None, &output::json(&report)?);
     }
     let mut out = format!(
-        "{}: {} live in sampled allocations after {:?}; profile written to {}\n\n",
+        "{}: {} live in sampled allocations after {:?}; profile written to {}\n",
         t.name,
         fmt::bytes(report.live_bytes_sampled),
         args.duration,
         report.profile_file
     );
+    if format == ProfileFormat::Pprof {
+        out.push_str(&format!(
+            "open it with: go tool pprof -http=127.0.0.1:8080 {}\n",
+            report.profile_file
+        ));
+    }
+    out.push('\n');
     let mut table = output::table(&["Live bytes", "Share", "Function", "Location"]);
     for s in &report.sites {
         let loc = if s.url.is_empty() {
