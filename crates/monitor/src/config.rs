@@ -420,7 +420,9 @@ impl WebhookConfig {
         if self.format == WebhookFormat::Pagerduty
             && self.routing_key.as_deref().is_none_or(str::is_empty)
         {
-            return Err("[actions.webhook] format = \"pagerduty\" needs routing_key".into());
+            return Err(
+                "[actions.webhook] format = \"pagerduty\" needs routing_key (the integration key of an Events API v2 integration)".into(),
+            );
         }
         if self.queue_size == Some(0) {
             return Err("[actions.webhook] queue_size must be at least 1".into());

@@ -288,18 +288,27 @@ impl Webhook {
 
     async fn connect(&self) -> Result<Stream, Failure> {
         let ep = &self.endpoint;
-        let addrs = tokio::net::lookup_host((ep.host.as_str(), ep.port))
+        let addrs: Vec<_> = tokio::net::lookup_host((ep.host.as_str(), ep.port))
             .await
-            .map_err(|e| Failure::connect(format!("cannot resolve {}: {e}", ep.host)))?;
+            .map_err(|e| Failure::connect(format!("cannot resolve {}: {e}", ep.host)))?
+            .collect();
+        // An address that swallows packets (IPv6 without a route) must not
+        // use up the time of the next one.
+        let per_address =
+            (self.connect_timeout / addrs.len().max(1) as u32).max(Duration::from_millis(500));
         let mut last = None;
         let mut tcp = None;
         for a in addrs {
-            match TcpStream::connect(a).await {
-                Ok(s) => {
+            match tokio::time::timeout(per_address, TcpStream::connect(a)).await {
+                Ok(Ok(s)) => {
                     tcp = Some(s);
                     break;
                 }
-                Err(e) => last = Some((a, e)),
+                Ok(Err(e)) => last = Some((a, e)),
+                Err(_) => {
+                    let e = std::io::Error::new(std::io::ErrorKind::TimedOut, "timed out");
+                    last = Some((a, e));
+                }
             }
         }
         let tcp = match (tcp, last) {
