@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use inspector::target::{ResolveOptions, TargetSpec};
-use monitor::config::Config;
+use monitor::config::{Config, WebhookConfig};
 use monitor::{AllocationSettings, Source, TargetDef, TrendSettings, WatchOptions, Watcher};
 
 use crate::target::{self, TargetArgs, parse_duration};
@@ -58,6 +58,15 @@ pub struct WatchArgs {
     /// One minimum of each site's live bytes per window [default: 3 reads]
     #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
     pub alloc_window: Option<Duration>,
+    /// POST alerts to this http:// or https:// URL (also LEAKHOUND_WEBHOOK_URL, which keeps a secret URL out of `ps`)
+    #[arg(long, value_name = "URL")]
+    pub webhook: Option<String>,
+    /// Body of the webhook: json, alertmanager, slack or pagerduty (routing_key from --config) [default: json]
+    #[arg(long, value_name = "FORMAT", value_parser = ["json", "alertmanager", "slack", "pagerduty"])]
+    pub webhook_format: Option<String>,
+    /// Also trust the CA certificates of this PEM file for https:// webhooks (a company CA)
+    #[arg(long, value_name = "PEM")]
+    pub ca_file: Option<PathBuf>,
 }
 
 /// The allocation-site trend's settings, when it is on (flag or config).
@@ -102,6 +111,48 @@ fn allocation_settings(
         sites,
         top: c.top.unwrap_or(d.top),
     }))
+}
+
+/// The webhook of the command line (`--webhook`, `--webhook-format`,
+/// `--ca-file`) over the configuration's, checked before anything starts:
+/// a bad URL, scheme or CA file is a usage error (exit 2).
+fn merge_webhook(args: &WatchArgs, cfg: &mut Config) -> Result<()> {
+    let url = args.webhook.clone().or_else(|| {
+        std::env::var("LEAKHOUND_WEBHOOK_URL")
+            .ok()
+            .filter(|s| !s.is_empty())
+    });
+    if let Some(url) = url {
+        let w = cfg
+            .actions
+            .webhook
+            .get_or_insert_with(|| WebhookConfig::new(url.clone()));
+        w.url = url;
+    }
+    let Some(w) = cfg.actions.webhook.as_mut() else {
+        if args.ca_file.is_some() || args.webhook_format.is_some() {
+            bail!(
+                "--ca-file and --webhook-format need a webhook\nhint: pass --webhook URL or configure [actions.webhook]"
+            );
+        }
+        return Ok(());
+    };
+    if let Some(f) = &args.webhook_format {
+        w.format = serde_json::from_value(serde_json::json!(f))
+            .with_context(|| format!("--webhook-format {f}"))?;
+    }
+    if let Some(ca) = &args.ca_file {
+        w.ca_file = Some(ca.clone());
+    }
+    if args.webhook.is_some() {
+        w.validate()
+            .map_err(|e| anyhow::anyhow!("{}", e.replace("[actions.webhook] url", "--webhook")))?;
+    }
+    if w.validate().is_ok() {
+        // The CA file and the system store, before anything starts.
+        monitor::webhook::Webhook::new(&w.settings())?;
+    }
+    Ok(())
 }
 
 fn init_logging(quiet: bool) {
@@ -211,10 +262,15 @@ fn refuse_remote(t: &TargetDef) -> Result<()> {
 
 pub async fn run(args: &WatchArgs, quiet: bool) -> Result<ExitCode> {
     init_logging(quiet);
-    let cfg = match &args.config {
-        Some(p) => Config::load(p)?,
+    let mut cfg = match &args.config {
+        Some(p) => Config::read(p)?,
         None => Config::default(),
     };
+    merge_webhook(args, &mut cfg)?;
+    cfg.validate().map_err(|e| match &args.config {
+        Some(p) => anyhow::anyhow!("{}: {e}", p.display()),
+        None => anyhow::anyhow!(e),
+    })?;
     let interval = args
         .interval
         .or(cfg.interval.map(|d| d.0))

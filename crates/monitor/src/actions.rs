@@ -7,17 +7,15 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use serde_json::{Value, json};
 
 use crate::alerts::{Status, Transition};
-use crate::config::{ActionKind, ActionsConfig, WebhookFormat};
+use crate::config::{ActionKind, ActionsConfig, WebhookConfig, WebhookFormat};
 use crate::error::{Error, Result};
+use crate::metrics::WebhookCounts;
 use crate::time::rfc3339;
+use crate::webhook::{Job, Outbox};
 
 /// The JSON describing a transition (webhook body in `json` format, `LEAKHOUND_JSON`).
 pub fn payload(t: &Transition, snapshot: Option<&Path>) -> Value {
@@ -76,6 +74,77 @@ pub fn alertmanager_payload(t: &Transition, snapshot: Option<&Path>) -> Value {
     json!([alert])
 }
 
+/// The one line a chat message says: `[FIRING] HeapNearLimit on api (critical): …`.
+pub fn text_line(t: &Transition, snapshot: Option<&Path>) -> String {
+    let mut line = match t.status {
+        Status::Firing => format!(
+            "[FIRING] {} on {} ({}): {} ({} = {}, threshold {} {})",
+            t.rule,
+            t.target,
+            t.severity,
+            t.summary,
+            t.metric.as_str(),
+            fmt_value(t.value),
+            t.op.as_str(),
+            t.threshold
+        ),
+        Status::Resolved => format!(
+            "[RESOLVED] {} on {} (fired at {})",
+            t.rule,
+            t.target,
+            rfc3339(t.starts_at_ms)
+        ),
+    };
+    if let Some(p) = snapshot {
+        line.push_str(&format!("; heap snapshot {}", p.display()));
+    }
+    line
+}
+
+/// A Slack incoming webhook's body (`text`, with Slack's `&`, `<`, `>` escaped).
+pub fn slack_payload(t: &Transition, snapshot: Option<&Path>) -> Value {
+    let text = text_line(t, snapshot)
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;");
+    json!({ "text": text })
+}
+
+/// A PagerDuty Events API v2 event: one incident per target and rule
+/// (`dedup_key`), resolved with the alert.
+pub fn pagerduty_payload(t: &Transition, snapshot: Option<&Path>, routing_key: &str) -> Value {
+    let dedup_key = format!("leakhound/{}/{}", t.target, t.rule);
+    match t.status {
+        Status::Resolved => json!({
+            "routing_key": routing_key,
+            "event_action": "resolve",
+            "dedup_key": dedup_key,
+        }),
+        Status::Firing => {
+            let severity = match t.severity.as_str() {
+                s @ ("critical" | "error" | "warning" | "info") => s,
+                _ => "warning",
+            };
+            let summary: String = text_line(t, None).chars().take(1024).collect();
+            json!({
+                "routing_key": routing_key,
+                "event_action": "trigger",
+                "dedup_key": dedup_key,
+                "payload": {
+                    "summary": summary,
+                    "source": t.target,
+                    "severity": severity,
+                    "timestamp": rfc3339(t.starts_at_ms),
+                    "component": "nodejs-heap",
+                    "group": t.rule,
+                    "class": t.metric.as_str(),
+                    "custom_details": payload(t, snapshot),
+                },
+            })
+        }
+    }
+}
+
 fn fmt_value(v: f64) -> String {
     if !v.is_finite() {
         "n/a".into()
@@ -83,75 +152,6 @@ fn fmt_value(v: f64) -> String {
         format!("{v:.0}")
     } else {
         format!("{v:.3}")
-    }
-}
-
-struct Webhook {
-    url: hyper::Uri,
-    url_text: String,
-    format: WebhookFormat,
-    timeout: Duration,
-    headers: Vec<(String, String)>,
-    send_resolved: bool,
-    client: Client<HttpConnector, Full<Bytes>>,
-}
-
-impl Webhook {
-    async fn post_once(&self, body: &[u8]) -> Result<()> {
-        let what = format!("webhook {}", self.url_text);
-        let mut req = hyper::Request::post(self.url.clone())
-            .header("content-type", "application/json")
-            .header(
-                "user-agent",
-                concat!("leakhound/", env!("CARGO_PKG_VERSION")),
-            );
-        for (k, v) in &self.headers {
-            req = req.header(k.as_str(), v.as_str());
-        }
-        let req = req
-            .body(Full::new(Bytes::copy_from_slice(body)))
-            .map_err(|e| Error::Http {
-                what: what.clone(),
-                message: e.to_string(),
-            })?;
-        let send = async {
-            let resp = self.client.request(req).await.map_err(|e| Error::Http {
-                what: what.clone(),
-                message: e.to_string(),
-            })?;
-            let status = resp.status();
-            let _ = resp.into_body().collect().await;
-            if status.is_success() {
-                Ok(())
-            } else {
-                Err(Error::Http {
-                    what: what.clone(),
-                    message: format!("answered {status}"),
-                })
-            }
-        };
-        match tokio::time::timeout(self.timeout, send).await {
-            Ok(r) => r,
-            Err(_) => Err(Error::Http {
-                what,
-                message: format!("no answer within {:?}", self.timeout),
-            }),
-        }
-    }
-
-    /// Posts with up to three attempts.
-    async fn post(&self, body: Vec<u8>) -> Result<()> {
-        let mut delay = Duration::from_millis(500);
-        let mut last = None;
-        for _ in 0..3 {
-            match self.post_once(&body).await {
-                Ok(()) => return Ok(()),
-                Err(e) => last = Some(e),
-            }
-            tokio::time::sleep(delay).await;
-            delay *= 2;
-        }
-        Err(last.expect("an attempt was made"))
     }
 }
 
@@ -299,34 +299,46 @@ impl Snapshotter {
     }
 }
 
+/// The webhook action: its settings and its outbox.
+struct WebhookAction {
+    cfg: WebhookConfig,
+    outbox: Outbox,
+}
+
+impl WebhookAction {
+    fn body(&self, t: &Transition, snapshot: Option<&Path>) -> Value {
+        match self.cfg.format {
+            WebhookFormat::Json => payload(t, snapshot),
+            WebhookFormat::Alertmanager => alertmanager_payload(t, snapshot),
+            WebhookFormat::Slack => slack_payload(t, snapshot),
+            WebhookFormat::Pagerduty => {
+                pagerduty_payload(t, snapshot, self.cfg.routing_key.as_deref().unwrap_or(""))
+            }
+        }
+    }
+}
+
 /// Runs the actions of transitions.
 pub struct Actions {
-    webhook: Option<Arc<Webhook>>,
+    webhook: Option<WebhookAction>,
     snapshot: Option<Snapshotter>,
     command: Option<crate::config::CommandConfig>,
 }
 
 impl Actions {
-    pub fn new(cfg: &ActionsConfig) -> Result<Actions> {
+    /// Checks the webhook (URL, CAs) and starts its outbox: call it on the
+    /// tokio runtime.
+    pub fn new(cfg: &ActionsConfig, counts: WebhookCounts) -> Result<Actions> {
         let webhook = match &cfg.webhook {
             None => None,
             Some(w) => {
-                let url: hyper::Uri = w.url.parse().map_err(|e| {
-                    Error::Invalid(format!("[actions.webhook] url {:?}: {e}", w.url))
-                })?;
-                Some(Arc::new(Webhook {
-                    url,
-                    url_text: w.url.clone(),
-                    format: w.format,
-                    timeout: w.timeout.map(|d| d.0).unwrap_or(Duration::from_secs(5)),
-                    headers: w
-                        .headers
-                        .iter()
-                        .map(|(k, v)| (k.clone(), v.clone()))
-                        .collect(),
-                    send_resolved: w.send_resolved.unwrap_or(true),
-                    client: Client::builder(TokioExecutor::new()).build_http(),
-                }))
+                w.validate().map_err(Error::Invalid)?;
+                let client = crate::webhook::Webhook::new(&w.settings())?;
+                let outbox = Outbox::start(Arc::new(client), w.queue_size.unwrap_or(64), counts);
+                Some(WebhookAction {
+                    cfg: w.clone(),
+                    outbox,
+                })
             }
         };
         let snapshot = cfg.snapshot.as_ref().map(|s| Snapshotter {
@@ -341,6 +353,18 @@ impl Actions {
             snapshot,
             command: cfg.command.clone(),
         })
+    }
+
+    /// Waits for queued webhook deliveries, at most `within`.
+    pub async fn flush(&self, within: Duration) {
+        if let Some(w) = &self.webhook
+            && !w.outbox.flush(within).await
+        {
+            tracing::warn!(
+                "stopping with webhook deliveries still pending after {}s",
+                within.as_secs()
+            );
+        }
     }
 
     /// Runs the actions of `t`. A snapshot is taken before the command runs
@@ -400,19 +424,12 @@ impl Actions {
         }
         if t.actions.contains(&ActionKind::Webhook)
             && let Some(w) = &self.webhook
-            && (t.status == Status::Firing || w.send_resolved)
+            && (t.status == Status::Firing || w.cfg.send_resolved.unwrap_or(true))
         {
-            let body = match w.format {
-                WebhookFormat::Json => payload(t, snapshot_path.as_deref()),
-                WebhookFormat::Alertmanager => alertmanager_payload(t, snapshot_path.as_deref()),
-            };
-            let w = w.clone();
-            let what = format!("{} {} on {}", t.rule, t.status.as_str(), t.target);
-            tokio::spawn(async move {
-                match w.post(body.to_string().into_bytes()).await {
-                    Ok(()) => tracing::debug!("{what}: webhook delivered"),
-                    Err(e) => tracing::warn!("{what}: {e}"),
-                }
+            // Queued, never awaited: the outbox's worker does the network IO.
+            w.outbox.push(Job {
+                what: format!("{} {} on {}", t.rule, t.status.as_str(), t.target),
+                body: Bytes::from(w.body(t, snapshot_path.as_deref()).to_string()),
             });
         }
         if t.actions.contains(&ActionKind::Command)
@@ -501,5 +518,45 @@ mod tests {
         let j = payload(&t, Some(Path::new("/x.heapsnapshot")));
         assert_eq!(j["status"], "resolved");
         assert_eq!(j["snapshot"], "/x.heapsnapshot");
+        let pd = pagerduty_payload(&t, None, "KEY");
+        assert_eq!(pd["event_action"], "resolve");
+        assert_eq!(pd["dedup_key"], "leakhound/api/HeapNearLimit");
+        assert_eq!(
+            slack_payload(&t, None)["text"],
+            "[RESOLVED] HeapNearLimit on api (fired at 1970-01-01T00:00:00.000Z)"
+        );
+    }
+
+    #[test]
+    fn chat_and_paging_payloads() {
+        let t = Transition {
+            rule: "HeapGrowing".into(),
+            target: "api<1>".into(),
+            status: Status::Firing,
+            severity: "page".into(),
+            summary: "heap grows & grows".into(),
+            metric: Metric::HeapGrowthMbPerMin,
+            op: Op::Gt,
+            value: 2.5,
+            threshold: 1.0,
+            starts_at_ms: 0,
+            ends_at_ms: None,
+            actions: vec![],
+        };
+        let slack = slack_payload(&t, Some(Path::new("/s/a.heapsnapshot")));
+        assert_eq!(
+            slack,
+            json!({"text": "[FIRING] HeapGrowing on api&lt;1&gt; (page): heap grows &amp; grows (heap_growth_mb_per_min = 2.500, threshold &gt; 1); heap snapshot /s/a.heapsnapshot"})
+        );
+        let pd = pagerduty_payload(&t, None, "KEY");
+        assert_eq!(pd["routing_key"], "KEY");
+        assert_eq!(pd["event_action"], "trigger");
+        assert_eq!(pd["dedup_key"], "leakhound/api<1>/HeapGrowing");
+        assert_eq!(
+            pd["payload"]["severity"], "warning",
+            "unknown severities page as warning"
+        );
+        assert_eq!(pd["payload"]["source"], "api<1>");
+        assert_eq!(pd["payload"]["custom_details"]["alert"], "HeapGrowing");
     }
 }

@@ -339,20 +339,96 @@ pub enum WebhookFormat {
     Json,
     /// Alertmanager's `POST /api/v2/alerts` body: `[{labels, annotations, startsAt, endsAt}]`.
     Alertmanager,
+    /// `{"text": "..."}`: Slack incoming webhooks (Mattermost, Rocket.Chat,
+    /// Google Chat and Teams' incoming webhooks take it too).
+    Slack,
+    /// PagerDuty Events API v2 (`https://events.pagerduty.com/v2/enqueue`):
+    /// trigger on firing, resolve on resolution, one incident per target
+    /// and rule; needs `routing_key`.
+    Pagerduty,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookConfig {
-    /// `http://` URL (no TLS; put a local relay or Alertmanager in front for HTTPS).
+    /// `http://` or `https://` URL (logged as `scheme://host/…` only).
     pub url: String,
     #[serde(default)]
     pub format: WebhookFormat,
+    /// One attempt, connect included (default 10 s).
     pub timeout: Option<Dur>,
+    /// Name resolution, TCP connect and TLS handshake (default 5 s).
+    pub connect_timeout: Option<Dur>,
+    /// Attempts after the first on connection errors, timeouts, 5xx, 408
+    /// and 429 (default 4).
+    pub retries: Option<u32>,
+    /// Deliveries waiting at most; beyond, the oldest is dropped (default 64).
+    pub queue_size: Option<usize>,
+    /// PEM file of an extra CA to trust for `https://` (a company CA),
+    /// besides the system store.
+    pub ca_file: Option<PathBuf>,
+    /// PagerDuty integration key (`format = "pagerduty"`).
+    pub routing_key: Option<String>,
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
     /// Also send resolutions (default true).
     pub send_resolved: Option<bool>,
+}
+
+impl WebhookConfig {
+    /// A webhook to `url` with the defaults.
+    pub fn new(url: impl Into<String>) -> WebhookConfig {
+        WebhookConfig {
+            url: url.into(),
+            format: WebhookFormat::default(),
+            timeout: None,
+            connect_timeout: None,
+            retries: None,
+            queue_size: None,
+            ca_file: None,
+            routing_key: None,
+            headers: BTreeMap::new(),
+            send_resolved: None,
+        }
+    }
+
+    /// The client settings.
+    pub fn settings(&self) -> crate::webhook::Settings {
+        let mut s = crate::webhook::Settings::new(self.url.clone());
+        s.headers = self
+            .headers
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        if let Some(d) = self.timeout {
+            s.timeout = d.0;
+        }
+        if let Some(d) = self.connect_timeout {
+            s.connect_timeout = d.0;
+        }
+        if let Some(r) = self.retries {
+            s.retry.attempts = r.saturating_add(1);
+        }
+        s.ca_file = self.ca_file.clone();
+        s
+    }
+
+    /// What can be checked without IO: scheme, host, port, format needs.
+    pub fn validate(&self) -> std::result::Result<(), String> {
+        crate::webhook::Endpoint::parse(&self.url)
+            .map_err(|e| format!("[actions.webhook] url {e}"))?;
+        if self.format == WebhookFormat::Pagerduty
+            && self.routing_key.as_deref().is_none_or(str::is_empty)
+        {
+            return Err(
+                "[actions.webhook] format = \"pagerduty\" needs routing_key (the integration key of an Events API v2 integration)".into(),
+            );
+        }
+        if self.queue_size == Some(0) {
+            return Err("[actions.webhook] queue_size must be at least 1".into());
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -382,26 +458,40 @@ pub struct CommandConfig {
 
 impl Config {
     pub fn load(path: &Path) -> Result<Config> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::Config {
-            path: path.to_owned(),
-            message: e.to_string(),
-        })?;
-        Config::parse(&text).map_err(|message| Error::Config {
+        let c = Config::read(path)?;
+        c.validate().map_err(|message| Error::Config {
             path: path.to_owned(),
             message,
-        })
+        })?;
+        Ok(c)
+    }
+
+    /// Reads and parses the file without [`Config::validate`], for callers
+    /// that complete it first (`watch --webhook`).
+    pub fn read(path: &Path) -> Result<Config> {
+        let err = |message| Error::Config {
+            path: path.to_owned(),
+            message,
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
+        Config::parse_unchecked(&text).map_err(err)
     }
 
     pub fn parse(text: &str) -> std::result::Result<Config, String> {
-        let c: Config = toml::from_str(text).map_err(|e| {
-            let m = e.to_string();
-            m.trim_end().trim_end_matches('.').to_owned()
-        })?;
+        let c = Config::parse_unchecked(text)?;
         c.validate()?;
         Ok(c)
     }
 
-    fn validate(&self) -> std::result::Result<(), String> {
+    fn parse_unchecked(text: &str) -> std::result::Result<Config, String> {
+        toml::from_str(text).map_err(|e| {
+            let m = e.to_string();
+            m.trim_end().trim_end_matches('.').to_owned()
+        })
+    }
+
+    /// Checks what parsing cannot: targets, rules and their actions, the webhook.
+    pub fn validate(&self) -> std::result::Result<(), String> {
         let mut names = std::collections::HashSet::new();
         for t in &self.targets {
             if t.name.trim().is_empty() {
@@ -451,13 +541,8 @@ impl Config {
         {
             return Err("[actions.command] argv is empty".into());
         }
-        if let Some(w) = &self.actions.webhook
-            && !w.url.starts_with("http://")
-        {
-            return Err(format!(
-                "[actions.webhook] url {:?}: only http:// URLs are supported",
-                w.url
-            ));
+        if let Some(w) = &self.actions.webhook {
+            w.validate()?;
         }
         for (section, alpha) in [
             ("trend", self.trend.alpha),
@@ -607,6 +692,24 @@ max_bytes = "1GB"
         )
         .unwrap_err();
         assert!(e.contains("not configured"), "{e}");
+        let e = Config::parse("[actions.webhook]\nurl = \"smtp://mail/x\"\n").unwrap_err();
+        assert_eq!(
+            e,
+            "[actions.webhook] url smtp://mail/…: only http:// and https:// URLs are supported"
+        );
+        let e = Config::parse(
+            "[actions.webhook]\nurl = \"https://events.pagerduty.com/v2/enqueue\"\nformat = \"pagerduty\"\n",
+        )
+        .unwrap_err();
+        assert!(e.contains("needs routing_key"), "{e}");
+        let c = Config::parse(
+            "[actions.webhook]\nurl = \"https://hooks.slack.com/services/T/B/X\"\nformat = \"slack\"\nca_file = \"/etc/corp-ca.pem\"\nretries = 2\nconnect_timeout = \"2s\"\n",
+        )
+        .unwrap();
+        let s = c.actions.webhook.unwrap().settings();
+        assert_eq!(s.retry.attempts, 3);
+        assert_eq!(s.connect_timeout, Duration::from_secs(2));
+        assert_eq!(s.ca_file.as_deref(), Some(Path::new("/etc/corp-ca.pem")));
         let e = Config::parse("bogus = 1\n").unwrap_err();
         assert!(e.contains("bogus"), "{e}");
         assert!(!e.ends_with('.'));

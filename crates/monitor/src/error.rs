@@ -23,11 +23,24 @@ pub enum Error {
     },
     #[error("{what}: {message}")]
     Http { what: String, message: String },
+    /// A webhook failed; `url` is redacted, the hint goes on its own line.
+    #[error("webhook {url}: {message}{}", hint_line(.hint))]
+    Webhook {
+        url: String,
+        message: String,
+        hint: Option<String>,
+    },
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: String,
         source: std::io::Error,
     },
+}
+
+fn hint_line(hint: &Option<String>) -> String {
+    hint.as_ref()
+        .map(|h| format!("\nhint: {h}"))
+        .unwrap_or_default()
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -4,6 +4,8 @@
 //! * [`sampler`]: a task per target; reconnects with backoff.
 //! * [`trend`](::trend) over post-GC heap floors, [`alerts`] rules with `for`
 //!   durations, [`actions`] (log, webhook, heap snapshot, command).
+//! * [`webhook`]: http/https deliveries off the sampling loop (bounded
+//!   outbox, retries, rustls).
 //! * [`store`]: SQLite history; [`server`]: `/metrics` and `/health`.
 
 pub mod actions;
@@ -17,6 +19,7 @@ pub mod server;
 pub mod sites;
 pub mod store;
 pub mod time;
+pub mod webhook;
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -90,8 +93,11 @@ impl Watcher {
         if opts.targets.is_empty() {
             return Err(Error::Invalid("no target to watch".into()));
         }
-        let actions = Arc::new(actions::Actions::new(&opts.config.actions)?);
         let shared = Arc::new(Shared::default());
+        let actions = Arc::new(actions::Actions::new(
+            &opts.config.actions,
+            shared.metrics.webhook.clone(),
+        )?);
         let writer = match &opts.history {
             Some(p) => Some(store::Writer::start(
                 {
@@ -174,6 +180,9 @@ impl Watcher {
             tasks.abort_all();
         }
         while tasks.join_next().await.is_some() {}
+        // Alerts already raised still go out (a firing alert queued just
+        // before the stop), within a bound.
+        self.actions.flush(Duration::from_secs(5)).await;
         let server_result = match server {
             Some(h) => match tokio::time::timeout(Duration::from_secs(5), h).await {
                 Ok(Ok(r)) => r,

@@ -49,6 +49,34 @@ struct VersionL {
     patch: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultL {
+    result: String,
+}
+
+/// Webhook deliveries by result (`delivered`, `failed`, `dropped`), since
+/// start: gauges that only grow, like `history_errors`.
+#[derive(Clone, Debug, Default)]
+pub struct WebhookCounts(Family<ResultL, prometheus_client::metrics::gauge::Gauge>);
+
+impl WebhookCounts {
+    pub fn add(&self, result: &str, n: i64) {
+        self.0
+            .get_or_create(&ResultL {
+                result: result.to_owned(),
+            })
+            .inc_by(n);
+    }
+
+    pub fn get(&self, result: &str) -> i64 {
+        self.0
+            .get_or_create(&ResultL {
+                result: result.to_owned(),
+            })
+            .get()
+    }
+}
+
 /// A histogram fed with bucket counts measured elsewhere (in the target).
 #[derive(Debug, Default, Clone)]
 pub struct BucketHistogram(Arc<Mutex<HistState>>);
@@ -130,6 +158,8 @@ pub struct Metrics {
     /// counter's help line as prometheus_client writes it).
     pub history_errors: prometheus_client::metrics::gauge::Gauge,
     sites: sites::SiteMetrics,
+    /// Alert webhook deliveries by result.
+    pub webhook: WebhookCounts,
 }
 
 const LAG_STATS: [(&str, &str); 7] = [
@@ -290,9 +320,16 @@ impl Metrics {
             history_errors.clone(),
         );
         let sites = sites::SiteMetrics::new(&mut r);
+        let webhook = WebhookCounts::default();
+        r.register(
+            "leakhound_webhook_deliveries",
+            "Alert webhook deliveries by result: delivered, failed (after retries) or dropped (queue full); since start, only grows",
+            webhook.0.clone(),
+        );
         Metrics {
             sites,
             history_errors,
+            webhook,
             registry: r,
             heap_used,
             heap_total,
