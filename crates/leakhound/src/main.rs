@@ -8,6 +8,7 @@ mod findleaks;
 mod fmt;
 mod history;
 mod hunt;
+mod lintcmd;
 mod load;
 mod output;
 mod progress;
@@ -63,6 +64,9 @@ enum Command {
     Report(report::ReportArgs),
     /// Print the JSON Schema of a report (generated from the code)
     Schema(schema::SchemaArgs),
+    /// Check JavaScript/TypeScript sources for the leak patterns before they ship (exit 1 on findings)
+    #[command(after_long_help = lintcmd::AFTER_HELP)]
+    Lint(lintcmd::LintArgs),
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -136,6 +140,7 @@ fn main() -> ExitCode {
         Command::History(args) => history::run(args).map(|()| ExitCode::SUCCESS),
         Command::Report(args) => report::run(args).map(|()| ExitCode::SUCCESS),
         Command::Schema(args) => schema::run(args).map(|()| ExitCode::SUCCESS),
+        Command::Lint(args) => lintcmd::run(args),
     };
     match result {
         Ok(code) => code,
