@@ -25,6 +25,9 @@ pub struct LintArgs {
     /// Lint inside node_modules directories too
     #[arg(long)]
     pub include_node_modules: bool,
+    /// Lint test files (test/, tests/, __tests__/, *.test.js, *.spec.ts) and *.min.js too
+    #[arg(long)]
+    pub include_tests: bool,
     /// Explain a rule (name or runtime pattern) with a bad and a fixed example, and exit
     #[arg(long, value_name = "RULE", exclusive = true)]
     pub explain: Option<String>,
@@ -61,6 +64,7 @@ pub fn run(args: &LintArgs) -> anyhow::Result<ExitCode> {
         config.fail_on = Severity::parse(s).unwrap_or(Severity::Warning);
     }
     config.include_node_modules |= args.include_node_modules;
+    config.include_tests |= args.include_tests;
     let mut report = lint::lint_paths(&paths, &config).map_err(|e| anyhow!("{e}"))?;
     lint::sort_findings(&mut report.findings);
     report.errors.sort_by(|a, b| a.path.cmp(&b.path));

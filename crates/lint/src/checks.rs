@@ -177,6 +177,18 @@ impl<'s, 'a> Checker<'s, 'a> {
         if !ADD_LISTENER.contains(&method) || call.arguments.len() < 2 {
             return;
         }
+        // A router's `on('GET', '/path', handler)` is not an event listener.
+        if matches!(
+            arg_expr(&call.arguments, 1).map(|e| e.get_inner_expression()),
+            None | Some(
+                Expression::StringLiteral(_)
+                    | Expression::TemplateLiteral(_)
+                    | Expression::ObjectExpression(_)
+                    | Expression::ArrayExpression(_)
+            )
+        ) {
+            return;
+        }
         let runs = self.fs.runs_at(id);
         if !runs.repeated || (method == "addEventListener" && !options_allow_leak(call)) {
             return;
@@ -551,7 +563,11 @@ impl<'s, 'a> Checker<'s, 'a> {
                     AstKind::AssignmentExpression(a)
                         if a.left.span() == m.span && kind == Collection::Object =>
                     {
-                        Use::Add(grand, a.span, "obj[key] = …")
+                        if self.is_object_memo(grand, m) {
+                            Use::Read
+                        } else {
+                            Use::Add(grand, a.span, "obj[key] = …")
+                        }
                     }
                     _ => Use::Read,
                 }
@@ -577,13 +593,33 @@ impl<'s, 'a> Checker<'s, 'a> {
         }
     }
 
+    /// `cache[k] = v` where the same function also reads `cache[k]`: a memo.
+    fn is_object_memo(
+        &self,
+        assign: NodeId,
+        m: &oxc::ast::ast::ComputedMemberExpression<'a>,
+    ) -> bool {
+        let target = self.text(m.span);
+        let f = self.fs.enclosing_function(assign);
+        self.fs.nodes().iter().any(|n| match n.kind() {
+            AstKind::ComputedMemberExpression(o) => {
+                o.span != m.span
+                    && self.text(o.span) == target
+                    && self.fs.enclosing_function(n.id()) == f
+                    && !matches!(self.fs.nodes().kind(self.fs.parent(n.id())), AstKind::AssignmentExpression(a) if a.left.span() == o.span)
+            }
+            _ => false,
+        })
+    }
+
     /// `m.set(k, v)` after `m.get(k)` / `m.has(k)` in the same function: a
     /// get-or-create memo, bounded by the keys it is asked for (which the file
     /// cannot tell), so left alone.
     fn is_memo(&self, call_node: NodeId, call: &CallExpression<'a>) -> bool {
-        let Some((recv, _)) = method_call(call) else {
+        let Some((recv, method)) = method_call(call) else {
             return false;
         };
+        let dedupe_set = method == "add";
         let Some(key) = arg_expr(&call.arguments, 0).map(|k| self.text(k.span())) else {
             return false;
         };
@@ -593,8 +629,10 @@ impl<'s, 'a> Checker<'s, 'a> {
             AstKind::CallExpression(c) => match method_call(c) {
                 Some((r, "get" | "has")) => {
                     self.text(r.span()) == recv
-                        && arg_expr(&c.arguments, 0).is_some_and(|k| self.text(k.span()) == key)
-                        && self.fs.enclosing_function(n.id()) == f
+                        && (dedupe_set
+                            || (arg_expr(&c.arguments, 0)
+                                .is_some_and(|k| self.text(k.span()) == key)
+                                && self.fs.enclosing_function(n.id()) == f))
                 }
                 _ => false,
             },

@@ -4,6 +4,7 @@
 //! ```toml
 //! fail-on = "warning"                    # exit 1 at or above: error | warning | note
 //! include-node-modules = false
+//! include-tests = false                  # test/, tests/, __tests__/, *.test.js, *.spec.ts, *.min.js
 //! ignore = ["dist/", "**/*.min.js"]      # gitignore syntax, relative to this file
 //! [rules]
 //! unbounded-collection = "error"         # error | warning | note | off
@@ -25,6 +26,7 @@ pub const FILE_NAMES: [&str; 2] = ["leakhound.toml", ".leakhound.toml"];
 struct File {
     fail_on: Option<String>,
     include_node_modules: Option<bool>,
+    include_tests: Option<bool>,
     #[serde(default)]
     ignore: Vec<String>,
     #[serde(default)]
@@ -37,6 +39,8 @@ pub struct Config {
     pub path: Option<PathBuf>,
     pub fail_on: Severity,
     pub include_node_modules: bool,
+    /// Lint test directories and files (`test/`, `*.test.js`, …) and minified `*.min.js` too.
+    pub include_tests: bool,
     severities: BTreeMap<Rule, Severity>,
     ignore: Option<Gitignore>,
 }
@@ -47,6 +51,7 @@ impl Default for Config {
             path: None,
             fail_on: Severity::Warning,
             include_node_modules: false,
+            include_tests: false,
             severities: BTreeMap::new(),
             ignore: None,
         }
@@ -117,6 +122,7 @@ impl Config {
                 })?;
         }
         config.include_node_modules = file.include_node_modules.unwrap_or(false);
+        config.include_tests = file.include_tests.unwrap_or(false);
         for (name, sev) in &file.rules {
             let rule = Rule::from_name(name).ok_or_else(|| {
                 let known: Vec<_> = Rule::ALL.iter().map(|r| r.name()).collect();

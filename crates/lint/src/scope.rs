@@ -140,7 +140,6 @@ impl<'s, 'a> FileScope<'s, 'a> {
     pub fn enclosing_function(&self, node: NodeId) -> Option<NodeId> {
         self.nodes()
             .ancestor_ids(node)
-            .skip(1)
             .find(|&id| is_function(self.nodes().kind(id)))
     }
 

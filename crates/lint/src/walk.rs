@@ -10,6 +10,16 @@ use crate::{Config, Error};
 
 pub const EXTENSIONS: [&str; 8] = ["js", "cjs", "mjs", "jsx", "ts", "mts", "cts", "tsx"];
 
+/// Directories of tests, skipped unless `include-tests`: leaks in test code
+/// rarely matter, and tests build up state on purpose.
+const TEST_DIRS: [&str; 5] = ["test", "tests", "__tests__", "__mocks__", "spec"];
+
+fn is_test_file(name: &str) -> bool {
+    [".test.", ".spec.", "_test.", ".min."]
+        .iter()
+        .any(|m| name.contains(m))
+}
+
 fn is_source(path: &Path) -> bool {
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
     let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
@@ -44,6 +54,7 @@ pub fn source_files(paths: &[PathBuf], config: &Config) -> Result<Vec<PathBuf>, 
 
 fn walk_dir(root: &Path, config: &Config, files: &mut Vec<PathBuf>) -> Result<(), Error> {
     let include_nm = config.include_node_modules;
+    let include_tests = config.include_tests;
     let cfg = config.clone();
     let walker = WalkBuilder::new(root)
         .require_git(false)
@@ -52,7 +63,17 @@ fn walk_dir(root: &Path, config: &Config, files: &mut Vec<PathBuf>) -> Result<()
             if e.depth() == 0 {
                 return true;
             }
-            if is_dir && !include_nm && e.file_name() == "node_modules" {
+            let name = e.file_name().to_str().unwrap_or("");
+            if is_dir && !include_nm && name == "node_modules" {
+                return false;
+            }
+            if !include_tests
+                && (if is_dir {
+                    TEST_DIRS.contains(&name)
+                } else {
+                    is_test_file(name)
+                })
+            {
                 return false;
             }
             !cfg.ignores(e.path(), is_dir)
