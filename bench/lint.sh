@@ -2,7 +2,8 @@
 # Times `leakhound lint` on a tree of 10,000 JavaScript/TypeScript files built
 # reproducibly from the npm corpus in fixtures/lint-corpus (its packages' own
 # sources, test files and *.min.js skipped as lint skips them, copied in
-# sorted order round-robin until FILES files exist). Prints files, findings,
+# sorted order round-robin until FILES files exist; linted with
+# --include-node-modules --include-tests so that every file counts). Prints files, findings,
 # wall time (median of RUNS) and peak RSS.
 #   FILES=10000 RUNS=3 bench/lint.sh
 set -euo pipefail
@@ -31,7 +32,7 @@ echo "machine: $(nproc) cores; $(uptime | sed 's/.*load/load/')"
 
 times=()
 for ((r = 0; r < RUNS; r++)); do
-  /usr/bin/time -f '%e %M' -o /tmp/leakhound-lint-bench.time "$BIN" lint --no-config "$TREE" >/dev/null 2>/tmp/leakhound-lint-bench.err || true
+  /usr/bin/time -f '%e %M' -o /tmp/leakhound-lint-bench.time "$BIN" lint --no-config --include-node-modules --include-tests "$TREE" >/dev/null 2>/tmp/leakhound-lint-bench.err || true
   [ "$r" -gt 0 ] || tail -1 /tmp/leakhound-lint-bench.err
   t=$(tail -1 /tmp/leakhound-lint-bench.time)
   times+=("$t")

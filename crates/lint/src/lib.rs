@@ -157,7 +157,7 @@ pub fn source_type(path: &str) -> Option<SourceType> {
 
 /// Lints one file's text; `path` is only used in findings and to pick the dialect.
 pub fn lint_source(path: &str, source: &str, config: &Config) -> FileResult {
-    let st = source_type(path).unwrap_or_else(|| SourceType::cjs());
+    let st = source_type(path).unwrap_or_else(SourceType::cjs);
     let allocator = Allocator::default();
     let options = ParseOptions {
         allow_return_outside_function: true,

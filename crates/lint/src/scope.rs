@@ -349,7 +349,7 @@ pub fn is_function(kind: AstKind) -> bool {
     )
 }
 
-fn params_of<'b, 'a>(kind: AstKind<'a>) -> Option<&'a FormalParameters<'a>> {
+fn params_of<'a>(kind: AstKind<'a>) -> Option<&'a FormalParameters<'a>> {
     match kind {
         AstKind::Function(f) => Some(&f.params),
         AstKind::ArrowFunctionExpression(f) => Some(&f.params),
