@@ -602,10 +602,27 @@ pub fn render(r: &LeakReport, color: bool, full_path: bool) -> String {
                 out.push_str(&format!("   gc root:  {}\n", gr.retainer_path.render()));
             }
             render_code(&mut out, &gr.code);
-            out.push_str(&format!("   fix:      {}\n\n", gr.advice));
+            out.push_str(&format!(
+                "   fix:      {}\n{}\n",
+                gr.advice,
+                lint_pointer(gr.pattern)
+            ));
         }
     }
     out
+}
+
+/// `   lint:     leakhound lint --explain RULE` for a pattern a lint rule prevents.
+fn lint_pointer(pattern: Pattern) -> String {
+    let name = serde_json::to_value(pattern).ok();
+    match name
+        .as_ref()
+        .and_then(|v| v.as_str())
+        .and_then(lint::Rule::for_pattern)
+    {
+        Some(rule) => format!("   lint:     leakhound lint --explain {}\n", rule.name()),
+        None => String::new(),
+    }
 }
 
 fn render_code(out: &mut String, code: &[CodeRef]) {
@@ -662,7 +679,11 @@ fn render_cluster(out: &mut String, c: &ClusterReport, color: bool, full_path: b
         c.allocation_stack.as_ref(),
         c.leaked_objects,
     ));
-    out.push_str(&format!("   fix:      {}\n\n", c.advice));
+    out.push_str(&format!(
+        "   fix:      {}\n{}\n",
+        c.advice,
+        lint_pointer(c.pattern)
+    ));
 }
 
 fn describe_node(n: &NodeInfo) -> String {

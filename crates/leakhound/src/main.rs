@@ -10,6 +10,7 @@ mod fmt;
 mod history;
 mod hunt;
 mod inspect;
+mod lintcmd;
 mod load;
 mod output;
 mod progress;
@@ -69,6 +70,9 @@ enum Command {
     Report(report::ReportArgs),
     /// Print the JSON Schema of a report (generated from the code)
     Schema(schema::SchemaArgs),
+    /// Check JavaScript/TypeScript sources for the leak patterns before they ship (exit 1 on findings)
+    #[command(after_long_help = lintcmd::AFTER_HELP)]
+    Lint(lintcmd::LintArgs),
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -146,6 +150,7 @@ fn main() -> ExitCode {
         Command::History(args) => history::run(args).map(|()| ExitCode::SUCCESS),
         Command::Report(args) => report::run(args).map(|()| ExitCode::SUCCESS),
         Command::Schema(args) => schema::run(args).map(|()| ExitCode::SUCCESS),
+        Command::Lint(args) => lintcmd::run(args),
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,239 @@
+//! Each rule on small bad and good snippets: the bad one is flagged at the
+//! right line, the good one (the common correct idiom) is clean.
+
+use lint::{Config, Rule, lint_source};
+
+fn findings(src: &str) -> Vec<(Rule, u32)> {
+    let r = lint_source("snippet.js", src, &Config::default());
+    assert!(r.error.is_none(), "{:?}", r.error);
+    r.findings.iter().map(|f| (f.rule, f.line)).collect()
+}
+
+fn clean(src: &str) {
+    assert_eq!(findings(src), vec![], "expected no finding in:\n{src}");
+}
+
+const HANDLER: &str = "const serve = require('./service');\n";
+
+#[test]
+fn listener_added_per_request_is_flagged() {
+    let src = format!(
+        "{HANDLER}const bus = new (require('events'))();\nserve((req) => {{\n  bus.on('reload', () => req.url);\n}});\n"
+    );
+    assert_eq!(findings(&src), vec![(Rule::EventListenerInHandler, 4)]);
+}
+
+#[test]
+fn listener_idioms_are_clean() {
+    for body in [
+        "bus.once('reload', () => req.url);",
+        "const f = () => req.url; bus.on('reload', f); res.on('close', () => bus.off('reload', f));",
+        "const f = () => req.url; try { bus.on('reload', f); } finally { bus.removeListener('reload', f); }",
+        "signal.addEventListener('abort', () => req.url, { once: true });",
+        "signal.addEventListener('abort', () => req.url, { signal: ac.signal });",
+        "req.on('data', (c) => c.length);", // the request's own emitter dies with it
+        "router.on('GET', '/x', () => 1);", // a router, not an emitter
+    ] {
+        clean(&format!(
+            "{HANDLER}const bus = new (require('events'))();\nconst signal = new AbortController().signal;\nconst router = {{}};\nserve((req, res) => {{\n  const ac = new AbortController();\n  {body}\n}});\n"
+        ));
+    }
+}
+
+#[test]
+fn listener_at_startup_and_process_signals_are_clean() {
+    clean(
+        "const bus = new (require('events'))();\nbus.on('reload', () => 1);\nfunction main() { process.on('SIGTERM', () => process.exit(0)); }\nmain();\n",
+    );
+    clean("module.exports = function start(app) { process.on('SIGINT', () => app.close()); };\n");
+}
+
+#[test]
+fn listener_on_singleton_member_is_flagged() {
+    let src = "class Client {\n  constructor() { this.life = new AbortController(); }\n  call(x) {\n    this.life.signal.addEventListener('abort', () => x);\n  }\n}\nconst client = new Client();\nmodule.exports = (req) => client.call(req);\n";
+    assert_eq!(findings(src), vec![(Rule::EventListenerInHandler, 4)]);
+}
+
+#[test]
+fn interval_per_call_is_flagged() {
+    assert_eq!(
+        findings(&format!(
+            "{HANDLER}serve((req) => {{\n  setInterval(() => req.url, 1000).unref();\n}});\n"
+        )),
+        vec![(Rule::IntervalNeverCleared, 3)]
+    );
+    // Stored under one name, cleared under another.
+    assert_eq!(
+        findings(
+            "function start(job) {\n  job.timer = setInterval(() => job, 10);\n}\nfunction stop(job) { clearInterval(job.renewTimer); }\nmodule.exports = { start, stop };\n"
+        ),
+        vec![(Rule::IntervalNeverCleared, 2)]
+    );
+}
+
+#[test]
+fn interval_idioms_are_clean() {
+    clean("setInterval(() => 1, 1000).unref();\n"); // one interval at start-up
+    clean(
+        "function start(job) {\n  job.timer = setInterval(() => job, 10);\n}\nfunction stop(job) { clearInterval(job.timer); }\nmodule.exports = { start, stop };\n",
+    );
+    clean(
+        "module.exports = (req) => {\n  const t = setInterval(() => req, 10);\n  req.on('close', () => clearInterval(t));\n};\n",
+    );
+    clean(
+        "module.exports = (req) => {\n  const t = setInterval(() => req, 10);\n  return t;\n};\n",
+    );
+}
+
+#[test]
+fn node_cache_per_request_needs_close() {
+    let bad = "const NodeCache = require('node-cache');\nmodule.exports = (req, res) => {\n  const memo = new NodeCache();\n  memo.set('a', req);\n};\n";
+    assert_eq!(findings(bad), vec![(Rule::IntervalNeverCleared, 3)]);
+    clean(
+        "const NodeCache = require('node-cache');\nmodule.exports = (req, res) => {\n  const memo = new NodeCache();\n  res.once('close', () => memo.close());\n};\n",
+    );
+}
+
+#[test]
+fn unbounded_collections_are_flagged() {
+    for (decl, add) in [
+        ("new Map()", "seen.set(req.id, req)"),
+        ("new Set()", "seen.add(req)"),
+        ("[]", "seen.push(req)"),
+        ("{}", "seen[req.id] = req"),
+    ] {
+        let src = format!("{HANDLER}const seen = {decl};\nserve((req) => {{\n  {add};\n}});\n");
+        assert_eq!(
+            findings(&src),
+            vec![(Rule::UnboundedCollection, 4)],
+            "{decl}"
+        );
+    }
+}
+
+#[test]
+fn bounded_collections_are_clean() {
+    for extra in [
+        "if (seen.size > 100) seen.delete(seen.keys().next().value);",
+        "res.on('finish', () => seen.delete(req.id));",
+        "if (seen.size > 1000) seen.clear();",
+    ] {
+        clean(&format!(
+            "{HANDLER}const seen = new Map();\nserve((req, res) => {{\n  seen.set(req.id, req);\n  {extra}\n}});\n"
+        ));
+    }
+    clean(&format!(
+        "{HANDLER}const log = [];\nserve((req) => {{\n  log.push(req.url);\n  if (log.length > 500) log.shift();\n}});\n"
+    ));
+    // A get-or-create memo, a dedupe set, a collection handed to other code.
+    clean(&format!(
+        "{HANDLER}const clients = new Map();\nserve((req) => {{\n  let c = clients.get(req.host);\n  if (!c) {{ c = {{}}; clients.set(req.host, c); }}\n}});\n"
+    ));
+    clean(&format!(
+        "{HANDLER}const warned = new Set();\nserve((req) => {{\n  if (!warned.has(req.code)) warned.add(req.code);\n}});\n"
+    ));
+    clean(&format!(
+        "{HANDLER}const q = [];\nserve((req) => {{ q.push(req); }});\nrequire('./drain')(q);\n"
+    ));
+    // Per-call collections die with the call.
+    clean(&format!(
+        "{HANDLER}serve((req) => {{ const rows = []; rows.push(req); return rows; }});\n"
+    ));
+}
+
+#[test]
+fn library_caches() {
+    assert_eq!(
+        findings(
+            "const { LRUCache } = require('lru-cache');\nconst c = new LRUCache({ ttl: 1000 });\n"
+        ),
+        vec![(Rule::UnboundedCollection, 2)]
+    );
+    clean(
+        "const { LRUCache } = require('lru-cache');\nconst c = new LRUCache({ max: 100, ttl: 1000 });\n",
+    );
+    assert_eq!(
+        findings(
+            "const NodeCache = require('node-cache');\nconst c = new NodeCache({ stdTTL: 0 });\n"
+        ),
+        vec![(Rule::UnboundedCollection, 2)]
+    );
+    clean("const NodeCache = require('node-cache');\nconst c = new NodeCache({ stdTTL: 60 });\n");
+}
+
+#[test]
+fn global_accumulation() {
+    let bad = format!(
+        "{HANDLER}globalThis.audit = [];\nserve((req) => {{\n  globalThis.audit.push(req.url);\n}});\n"
+    );
+    assert_eq!(findings(&bad), vec![(Rule::GlobalAccumulation, 4)]);
+    clean(&format!(
+        "{HANDLER}globalThis.audit = [];\nserve((req) => {{\n  globalThis.audit.push(req.url);\n  if (globalThis.audit.length > 200) globalThis.audit.splice(0, 100);\n}});\n"
+    ));
+}
+
+#[test]
+fn closure_chain() {
+    let bad = format!(
+        "{HANDLER}let last = null;\nfunction next() {{\n  const previous = last;\n  const unused = () => previous;\n  last = {{ big: 'x'.repeat(1e4), read() {{ return 1; }} }};\n}}\nserve(() => next());\n"
+    );
+    assert_eq!(findings(&bad), vec![(Rule::ClosureChain, 4)]);
+    clean(&format!(
+        "{HANDLER}let last = null;\nfunction next() {{\n  const previousSize = last && last.big.length;\n  const unused = () => previousSize;\n  last = {{ big: 'x'.repeat(1e4), read() {{ return 1; }} }};\n}}\nserve(() => next());\n"
+    ));
+    let chain = format!(
+        "{HANDLER}let log = require('pino')();\nserve((req) => {{\n  log = log.child({{ id: req.id }});\n}});\n"
+    );
+    assert_eq!(findings(&chain), vec![(Rule::ClosureChain, 4)]);
+}
+
+#[test]
+fn suppression_and_config() {
+    let src = format!(
+        "{HANDLER}const seen = [];\nserve((req) => {{\n  // leakhound-ignore-next-line unbounded-collection: drained by ./flush\n  seen.push(req);\n}});\n"
+    );
+    let r = lint_source("s.js", &src, &Config::default());
+    assert_eq!(
+        (r.findings.len(), r.suppressed, r.warnings.len()),
+        (0, 1, 0)
+    );
+    let typo = src.replace("unbounded-collection:", "unbounded-colection:");
+    let r = lint_source("s.js", &typo, &Config::default());
+    assert_eq!((r.findings.len(), r.warnings.len()), (1, 1));
+    let config = Config::parse(
+        "[rules]\nunbounded-collection = \"off\"\n",
+        std::path::Path::new("/x/leakhound.toml"),
+    )
+    .unwrap();
+    assert!(
+        lint_source("s.js", &src.replace("// leakhound", "// x"), &config)
+            .findings
+            .is_empty()
+    );
+    assert!(
+        Config::parse(
+            "[rules]\nno-such-rule = \"off\"\n",
+            std::path::Path::new("/x/l.toml")
+        )
+        .unwrap_err()
+        .contains("unknown rule")
+    );
+}
+
+#[test]
+fn typescript_and_esm_parse() {
+    let src = "import { EventEmitter } from 'node:events';\nconst bus = new EventEmitter();\nexport function handle(req: { url: string }): void {\n  bus.on('x', () => req.url);\n}\n";
+    let r = lint_source("a.ts", src, &Config::default());
+    assert_eq!(
+        r.findings.iter().map(|f| f.line).collect::<Vec<_>>(),
+        vec![4]
+    );
+    let r = lint_source(
+        "a.tsx",
+        "export const A = (p: { n: number }) => <div>{p.n}</div>;\n",
+        &Config::default(),
+    );
+    assert!(r.error.is_none() && r.findings.is_empty());
+    let r = lint_source("bad.js", "function (", &Config::default());
+    assert!(r.error.unwrap().message.starts_with("cannot parse"));
+}
