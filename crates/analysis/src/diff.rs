@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use heapsnap::{HeapGraph, NodeIdx};
 
-use crate::{Analysis, classes};
+use crate::{Analysis, Classified, classes};
 
 /// One row of the Comparison view.
 #[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
@@ -37,37 +37,71 @@ pub fn compare(
 ) -> Vec<ClassDiff> {
     let base_aggs = base_analysis.aggregates_with_interfaces(base, &target_analysis.interfaces);
     let target_aggs = target_analysis.aggregates(target);
+    compare_aggregates(
+        (base, &base_analysis.shallow, &base_aggs),
+        (target, &target_analysis.shallow, &target_aggs),
+    )
+}
+
+/// [`compare`] on [`Classified`] snapshots: the same rows, without the
+/// dominator trees and distances that the Comparison view does not use.
+pub fn compare_classified(
+    base: &HeapGraph,
+    base_classes: &Classified,
+    target: &HeapGraph,
+    target_classes: &Classified,
+) -> Vec<ClassDiff> {
+    let base_aggs = base_classes.aggregates_with_interfaces(base, &target_classes.interfaces);
+    let target_aggs = target_classes.aggregates(target);
+    compare_aggregates(
+        (base, &base_classes.shallow, &base_aggs),
+        (target, &target_classes.shallow, &target_aggs),
+    )
+}
+
+/// A snapshot, its shallow sizes and its class aggregates.
+type Side<'a> = (&'a HeapGraph, &'a [u32], &'a [classes::ClassAggregate]);
+
+fn compare_aggregates(
+    (base, base_shallow, base_aggs): Side<'_>,
+    (target, target_shallow, target_aggs): Side<'_>,
+) -> Vec<ClassDiff> {
     let mut target_by_key: HashMap<&str, usize> = HashMap::new();
     for (i, a) in target_aggs.iter().enumerate() {
         target_by_key.insert(&a.key, i);
     }
     let mut out = Vec::new();
     let mut base_keys = std::collections::HashSet::new();
-    for b in &base_aggs {
+    for b in base_aggs {
         base_keys.insert(b.key.as_str());
         let t = target_by_key.get(b.key.as_str()).map(|&i| &target_aggs[i]);
-        if let Some(d) = diff_class(base, base_analysis, Some(b), target, target_analysis, t) {
+        if let Some(d) = diff_class((base, base_shallow, Some(b)), (target, target_shallow, t)) {
             out.push(d);
         }
     }
-    for t in &target_aggs {
+    for t in target_aggs {
         if base_keys.contains(t.key.as_str()) {
             continue;
         }
-        if let Some(d) = diff_class(base, base_analysis, None, target, target_analysis, Some(t)) {
+        if let Some(d) = diff_class(
+            (base, base_shallow, None),
+            (target, target_shallow, Some(t)),
+        ) {
             out.push(d);
         }
     }
     out
 }
 
+type Class<'a> = (
+    &'a HeapGraph,
+    &'a [u32],
+    Option<&'a classes::ClassAggregate>,
+);
+
 fn diff_class(
-    base: &HeapGraph,
-    base_analysis: &Analysis,
-    b: Option<&classes::ClassAggregate>,
-    target: &HeapGraph,
-    target_analysis: &Analysis,
-    t: Option<&classes::ClassAggregate>,
+    (base, base_shallow, b): Class<'_>,
+    (target, target_shallow, t): Class<'_>,
 ) -> Option<ClassDiff> {
     let empty = Vec::new();
     let bn = b.map_or(&empty, |b| &b.nodes);
@@ -92,11 +126,11 @@ fn diff_class(
         let b_id = target.id(tn[j]);
         if a_id < b_id {
             d.removed.push(bn[i]);
-            d.removed_size += u64::from(base_analysis.shallow[bn[i].idx()]);
+            d.removed_size += u64::from(base_shallow[bn[i].idx()]);
             i += 1;
         } else if a_id > b_id {
             d.added.push(tn[j]);
-            d.added_size += u64::from(target_analysis.shallow[tn[j].idx()]);
+            d.added_size += u64::from(target_shallow[tn[j].idx()]);
             j += 1;
         } else {
             i += 1;
@@ -105,11 +139,11 @@ fn diff_class(
     }
     for &n in &bn[i..] {
         d.removed.push(n);
-        d.removed_size += u64::from(base_analysis.shallow[n.idx()]);
+        d.removed_size += u64::from(base_shallow[n.idx()]);
     }
     for &n in &tn[j..] {
         d.added.push(n);
-        d.added_size += u64::from(target_analysis.shallow[n.idx()]);
+        d.added_size += u64::from(target_shallow[n.idx()]);
     }
     d.added_count = d.added.len() as u64;
     d.removed_count = d.removed.len() as u64;

@@ -79,11 +79,14 @@ pub(crate) struct Dominators {
 /// edges) with each vertex's DFS parent first, and a vertex's list later holds
 /// its semidominator. At most four `u32` per node plus one per essential edge
 /// are alive at once. `shallow` runs once that working memory is gone, on a
-/// second thread while the tree is mapped back to node ordinals.
+/// second thread while the tree is mapped back to node ordinals;
+/// `working_arrays_gone` is called just before (the caller may start other
+/// work beside).
 pub(crate) fn compute(
     graph: &HeapGraph,
     (essential, retainers): (BitVec, Vec<u32>),
     shallow: impl FnOnce() -> Vec<u32> + Send,
+    working_arrays_gone: impl FnOnce(),
 ) -> Dominators {
     let node_count = graph.node_count();
     let n = node_count;
@@ -234,6 +237,7 @@ pub(crate) fn compute(
     drop(preds);
     drop(first);
     drop(virtual_parent);
+    working_arrays_gone();
 
     // Back to node ordinals: the same walk again gives the vertex of every
     // number (cheaper in memory than keeping the numbering alive). Shallow

@@ -43,9 +43,16 @@ pub use stats::Statistics;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
     Flags,
-    /// With shallow and retained sizes.
+    /// The edges the dominator tree is built on.
+    EssentialEdges,
+    /// Depth-first numbering, semidominators and immediate dominators.
     Dominators,
+    /// The tree mapped back to nodes, shallow sizes (on a second thread)
+    /// and retained sizes.
+    RetainedSizes,
     ClassNames,
+    /// Retained sizes of classes, over the dominator tree.
+    ClassRetained,
     /// With statistics (on a second thread).
     Distances,
 }
@@ -54,8 +61,11 @@ impl Phase {
     pub fn label(self) -> &'static str {
         match self {
             Phase::Flags => "marking page-owned objects",
+            Phase::EssentialEdges => "selecting essential edges",
             Phase::Dominators => "building the dominator tree",
+            Phase::RetainedSizes => "computing retained sizes",
             Phase::ClassNames => "naming classes",
+            Phase::ClassRetained => "summing class retained sizes",
             Phase::Distances => "computing distances",
         }
     }
@@ -93,7 +103,12 @@ impl Analysis {
         let mut weakmaps = weakmap::WeakMapNames::default();
         // Interface inference reads only the graph and needs little memory:
         // it runs on a second thread beside the flags and the dominator tree.
-        let (interfaces, detached, doms) = std::thread::scope(|scope| {
+        // Distances come last, when no other per-node working array is alive
+        // (beside them, on other threads: statistics). Running them beside
+        // class names and class retained sizes saves time but raises the
+        // peak by 4-8 bytes per node (measured: 1.04x the file on
+        // bench/programs/cache-service.js's heap).
+        std::thread::scope(|scope| {
             let interfaces = scope.spawn(|| classes::infer_interfaces(graph));
             progress(Phase::Flags);
             let detached = dom::Detached::compute(graph);
@@ -101,56 +116,61 @@ impl Analysis {
             // The dominator tree comes first: it needs only the page-owned
             // flags and the WeakMap names, so its working arrays are gone
             // before shallow sizes, distances and class indexes are allocated.
-            progress(Phase::Dominators);
+            progress(Phase::EssentialEdges);
             let essential = dominators::essential_edges(graph, &page_owned, &mut weakmaps);
             drop(page_owned);
-            let doms =
-                dominators::compute(graph, essential, || passes::shallow_sizes(graph, &detached));
-            (join(interfaces), detached, doms)
-        });
-        let shallow = doms.shallow;
-        progress(Phase::ClassNames);
-        let mut class_names = ClassNames::new_for(graph);
-        let mut class = classes::class_indexes(graph, &detached, &mut class_names);
-        classes::apply_interfaces(graph, &interfaces, &mut class_names, &mut class);
-        // Class retained sizes walk the dominator tree; its child lists live
-        // only for that walk, before the distances are allocated.
-        let class_retained = class_retained(
-            graph,
-            &Classes {
-                class: &class,
-                names: &class_names,
-            },
-            &shallow,
-            &doms.retained,
-            &doms.idom,
-        );
-        // Statistics (a few bits per node) beside the distances.
-        progress(Phase::Distances);
-        let root_retained = doms.retained.get(graph.root().idx());
-        let (distance, statistics) = std::thread::scope(|scope| {
-            let statistics =
-                scope.spawn(|| stats::statistics(graph, &detached, &shallow, root_retained));
-            let distance = passes::distances(graph, &mut weakmaps);
-            (distance, join(statistics))
-        });
-        drop(weakmaps);
-        Analysis {
-            shallow,
-            distance,
-            idom: doms.idom,
-            retained: doms.retained,
-            dominated: OnceLock::new(),
-            retainer_table: OnceLock::new(),
-            root: graph.root(),
-            class_retained,
-            class,
-            class_names,
-            interfaces,
-            statistics,
-            unreachable_count: doms.unreachable_count,
-            detached,
-        }
+            progress(Phase::Dominators);
+            let doms = dominators::compute(
+                graph,
+                essential,
+                || passes::shallow_sizes(graph, &detached),
+                || progress(Phase::RetainedSizes),
+            );
+            let shallow = doms.shallow;
+            progress(Phase::ClassNames);
+            let interfaces = join(interfaces);
+            let mut class_names = ClassNames::new_for(graph);
+            let mut class = classes::class_indexes(graph, &detached, &mut class_names);
+            classes::apply_interfaces(graph, &interfaces, &mut class_names, &mut class);
+            progress(Phase::ClassRetained);
+            // Class retained sizes walk the dominator tree; its child lists
+            // live only for that walk.
+            let class_retained = class_retained(
+                graph,
+                &Classes {
+                    class: &class,
+                    names: &class_names,
+                },
+                &shallow,
+                &doms.retained,
+                &doms.idom,
+            );
+            // Statistics (a few bits per node) beside the distances.
+            progress(Phase::Distances);
+            let root_retained = doms.retained.get(graph.root().idx());
+            let (distance, statistics) = std::thread::scope(|inner| {
+                let statistics =
+                    inner.spawn(|| stats::statistics(graph, &detached, &shallow, root_retained));
+                let distance = passes::distances(graph, &mut weakmaps);
+                (distance, join(statistics))
+            });
+            Analysis {
+                shallow,
+                distance,
+                idom: doms.idom,
+                retained: doms.retained,
+                dominated: OnceLock::new(),
+                retainer_table: OnceLock::new(),
+                root: graph.root(),
+                class_retained,
+                class,
+                class_names,
+                interfaces,
+                statistics,
+                unreachable_count: doms.unreachable_count,
+                detached,
+            }
+        })
     }
 
     /// Whether DevTools shows `n` as a detached DOM (embedder) node: a native
@@ -210,117 +230,27 @@ impl Analysis {
     /// Nodes with zero shallow size are left out. A class's retained size sums the
     /// instances that have no dominator ancestor of the same class.
     pub fn aggregates(&self, graph: &HeapGraph) -> Vec<ClassAggregate> {
-        self.aggregates_for(graph, &self.classes(), &self.class_retained, true)
+        aggregate(
+            graph,
+            &self.classes(),
+            &self.shallow,
+            Some(&self.distance),
+            Some(&self.class_retained),
+            true,
+        )
     }
 
     /// [`Analysis::aggregates`] without the instance lists (`nodes` is empty;
     /// `first` is set): what a summary table needs, in far less memory.
     pub fn class_summary(&self, graph: &HeapGraph) -> Vec<ClassAggregate> {
-        self.aggregates_for(graph, &self.classes(), &self.class_retained, false)
-    }
-
-    fn aggregates_for(
-        &self,
-        graph: &HeapGraph,
-        classes: &Classes<'_>,
-        class_retained: &ClassRetained,
-        with_nodes: bool,
-    ) -> Vec<ClassAggregate> {
-        // Class keys without a location index a dense table; located ones a map.
-        let mut by_class: Vec<u32> = vec![u32::MAX; classes.names.len()];
-        let mut by_location: HashMap<ClassKey, usize> = HashMap::new();
-        let mut aggs: Vec<(ClassKey, ClassAggregate)> = Vec::new();
-        let locations = graph.locations();
-        let mut next_location = 0;
-        for n in graph.nodes() {
-            let size = u64::from(self.shallow[n.idx()]);
-            if size == 0 {
-                continue;
-            }
-            while next_location < locations.len() && locations[next_location].node < n {
-                next_location += 1;
-            }
-            let class = classes.class[n.idx()];
-            let key = match locations.get(next_location) {
-                Some(l) if l.node == n && graph.kind(n) == NodeKind::Object => ClassKey::Located {
-                    script_id: l.script_id,
-                    line: l.line,
-                    column: l.column,
-                    class,
-                },
-                _ => ClassKey::Class(class),
-            };
-            let d = self.distance[n.idx()];
-            let found = match key {
-                ClassKey::Class(c) => {
-                    Some(by_class[c.0 as usize] as usize).filter(|&i| i != u32::MAX as usize)
-                }
-                ClassKey::Located { .. } => by_location.get(&key).copied(),
-            };
-            match found {
-                Some(i) => {
-                    let a = &mut aggs[i].1;
-                    a.count += 1;
-                    a.self_size += size;
-                    a.distance = a.distance.min(d);
-                    if with_nodes {
-                        a.nodes.push(n);
-                    }
-                }
-                None => {
-                    match key {
-                        ClassKey::Class(c) => by_class[c.0 as usize] = aggs.len() as u32,
-                        ClassKey::Located { .. } => {
-                            by_location.insert(key.clone(), aggs.len());
-                        }
-                    }
-                    let location = match key {
-                        ClassKey::Located {
-                            script_id,
-                            line,
-                            column,
-                            ..
-                        } => Some((script_id, line, column)),
-                        ClassKey::Class(_) => None,
-                    };
-                    let retained_size = class_retained.get(&key);
-                    aggs.push((
-                        key,
-                        ClassAggregate {
-                            key: String::new(),
-                            name: classes.names.get(graph, classes.class[n.idx()]).to_owned(),
-                            count: 1,
-                            self_size: size,
-                            retained_size,
-                            distance: d,
-                            nodes: if with_nodes { vec![n] } else { Vec::new() },
-                            first: n,
-                            location,
-                        },
-                    ));
-                }
-            }
-        }
-        drop(by_class);
-        drop(by_location);
-        // Internal keys that share a public key: the later one wins, as in DevTools.
-        let mut by_public: HashMap<String, usize> = HashMap::new();
-        let mut out: Vec<Option<ClassAggregate>> = Vec::with_capacity(aggs.len());
-        for (key, mut agg) in aggs {
-            let public = classes.public_key(graph, &key);
-            if !agg.nodes.is_sorted_by_key(|&n| graph.id(n)) {
-                agg.nodes.sort_unstable_by_key(|&n| graph.id(n));
-            }
-            agg.key = public.clone();
-            match by_public.get(&public) {
-                Some(&i) => out[i] = Some(agg),
-                None => {
-                    by_public.insert(public, out.len());
-                    out.push(Some(agg));
-                }
-            }
-        }
-        out.into_iter().flatten().collect()
+        aggregate(
+            graph,
+            &self.classes(),
+            &self.shallow,
+            Some(&self.distance),
+            Some(&self.class_retained),
+            false,
+        )
     }
 
     /// Root retained size plus native bytes outside the graph (DevTools' "total size").
@@ -348,7 +278,196 @@ impl Analysis {
             names: &names,
         };
         let table = class_retained(graph, &classes, &self.shallow, &self.retained, &self.idom);
-        self.aggregates_for(graph, &classes, &table, true)
+        aggregate(
+            graph,
+            &classes,
+            &self.shallow,
+            Some(&self.distance),
+            Some(&table),
+            true,
+        )
+    }
+}
+
+/// One aggregate per class: `distance` and `class_retained` are left at 0
+/// when not given (the Comparison view needs neither).
+fn aggregate(
+    graph: &HeapGraph,
+    classes: &Classes<'_>,
+    shallow: &[u32],
+    distance: Option<&[i32]>,
+    class_retained: Option<&ClassRetained>,
+    with_nodes: bool,
+) -> Vec<ClassAggregate> {
+    // Class keys without a location index a dense table; located ones a map.
+    let mut by_class: Vec<u32> = vec![u32::MAX; classes.names.len()];
+    let mut by_location: HashMap<ClassKey, usize> = HashMap::new();
+    let mut aggs: Vec<(ClassKey, ClassAggregate)> = Vec::new();
+    let locations = graph.locations();
+    let mut next_location = 0;
+    for n in graph.nodes() {
+        let size = u64::from(shallow[n.idx()]);
+        if size == 0 {
+            continue;
+        }
+        while next_location < locations.len() && locations[next_location].node < n {
+            next_location += 1;
+        }
+        let class = classes.class[n.idx()];
+        let key = match locations.get(next_location) {
+            Some(l) if l.node == n && graph.kind(n) == NodeKind::Object => ClassKey::Located {
+                script_id: l.script_id,
+                line: l.line,
+                column: l.column,
+                class,
+            },
+            _ => ClassKey::Class(class),
+        };
+        let d = distance.map_or(0, |d| d[n.idx()]);
+        let found = match key {
+            ClassKey::Class(c) => {
+                Some(by_class[c.0 as usize] as usize).filter(|&i| i != u32::MAX as usize)
+            }
+            ClassKey::Located { .. } => by_location.get(&key).copied(),
+        };
+        match found {
+            Some(i) => {
+                let a = &mut aggs[i].1;
+                a.count += 1;
+                a.self_size += size;
+                a.distance = a.distance.min(d);
+                if with_nodes {
+                    a.nodes.push(n);
+                }
+            }
+            None => {
+                match key {
+                    ClassKey::Class(c) => by_class[c.0 as usize] = aggs.len() as u32,
+                    ClassKey::Located { .. } => {
+                        by_location.insert(key.clone(), aggs.len());
+                    }
+                }
+                let location = match key {
+                    ClassKey::Located {
+                        script_id,
+                        line,
+                        column,
+                        ..
+                    } => Some((script_id, line, column)),
+                    ClassKey::Class(_) => None,
+                };
+                let retained_size = class_retained.map_or(0, |c| c.get(&key));
+                aggs.push((
+                    key,
+                    ClassAggregate {
+                        key: String::new(),
+                        name: classes.names.get(graph, classes.class[n.idx()]).to_owned(),
+                        count: 1,
+                        self_size: size,
+                        retained_size,
+                        distance: d,
+                        nodes: if with_nodes { vec![n] } else { Vec::new() },
+                        first: n,
+                        location,
+                    },
+                ));
+            }
+        }
+    }
+    drop(by_class);
+    drop(by_location);
+    // Internal keys that share a public key: the later one wins, as in DevTools.
+    let mut by_public: HashMap<String, usize> = HashMap::new();
+    let mut out: Vec<Option<ClassAggregate>> = Vec::with_capacity(aggs.len());
+    for (key, mut agg) in aggs {
+        let public = classes.public_key(graph, &key);
+        if !agg.nodes.is_sorted_by_key(|&n| graph.id(n)) {
+            agg.nodes.sort_unstable_by_key(|&n| graph.id(n));
+        }
+        agg.key = public.clone();
+        match by_public.get(&public) {
+            Some(&i) => out[i] = Some(agg),
+            None => {
+                by_public.insert(public, out.len());
+                out.push(Some(agg));
+            }
+        }
+    }
+    out.into_iter().flatten().collect()
+}
+
+/// What the Comparison view needs of a snapshot, without the dominator tree
+/// and distances: shallow sizes, class names and interface definitions.
+/// [`diff::compare_classified`] on two of these gives exactly what
+/// [`diff::compare`] gives on full analyses, in a fraction of the time and
+/// memory.
+pub struct Classified {
+    pub shallow: Vec<u32>,
+    pub class: Vec<ClassIdx>,
+    pub class_names: ClassNames,
+    pub interfaces: Vec<InterfaceDefinition>,
+    detached: dom::Detached,
+}
+
+impl Classified {
+    /// Shallow sizes and classes, with the snapshot's own interface
+    /// definitions (inferred on a second thread).
+    pub fn run(graph: &HeapGraph) -> Classified {
+        std::thread::scope(|scope| {
+            let interfaces = scope.spawn(|| classes::infer_interfaces(graph));
+            let detached = dom::Detached::compute(graph);
+            let shallow = passes::shallow_sizes(graph, &detached);
+            let mut class_names = ClassNames::new_for(graph);
+            let mut class = classes::class_indexes(graph, &detached, &mut class_names);
+            let interfaces = join(interfaces);
+            classes::apply_interfaces(graph, &interfaces, &mut class_names, &mut class);
+            Classified {
+                shallow,
+                class,
+                class_names,
+                interfaces,
+                detached,
+            }
+        })
+    }
+
+    /// The aggregates with another snapshot's interface definitions applied
+    /// to this one's plain objects (DevTools `aggregatesForDiff`); `distance`
+    /// and `retained_size` are 0.
+    pub fn aggregates_with_interfaces(
+        &self,
+        graph: &HeapGraph,
+        defs: &[InterfaceDefinition],
+    ) -> Vec<ClassAggregate> {
+        if defs == self.interfaces.as_slice() {
+            return self.aggregates(graph);
+        }
+        let mut names = ClassNames::new_for(graph);
+        let mut class = classes::class_indexes(graph, &self.detached, &mut names);
+        classes::apply_interfaces(graph, defs, &mut names, &mut class);
+        let classes = Classes {
+            class: &class,
+            names: &names,
+        };
+        aggregate(graph, &classes, &self.shallow, None, None, true)
+    }
+
+    /// DevTools' total size, as [`Analysis::total_size`]: the root retains
+    /// every node (unreachable ones hang under it too), so its retained size
+    /// is the sum of all shallow sizes.
+    pub fn total_size(&self, graph: &HeapGraph) -> u64 {
+        self.shallow.iter().map(|&s| u64::from(s)).sum::<u64>()
+            + graph.header().extra_native_bytes as u64
+    }
+
+    /// One aggregate per class with its instances; `distance` and
+    /// `retained_size` are 0.
+    pub fn aggregates(&self, graph: &HeapGraph) -> Vec<ClassAggregate> {
+        let classes = Classes {
+            class: &self.class,
+            names: &self.class_names,
+        };
+        aggregate(graph, &classes, &self.shallow, None, None, true)
     }
 }
 

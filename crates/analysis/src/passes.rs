@@ -2,7 +2,7 @@
 //! shallow-size transfer and distances. Each mirrors one step of DevTools'
 //! `JSHeapSnapshot` initialisation.
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 
 use heapsnap::{EdgeIdx, EdgeKind, HeapGraph, NodeIdx, NodeKind};
 
@@ -144,13 +144,14 @@ fn parse_int(s: &str) -> Option<i64> {
 pub(crate) fn distances(graph: &HeapGraph, weakmaps: &mut WeakMapNames) -> Vec<i32> {
     let count = graph.node_count();
     let mut dist = vec![NO_DISTANCE; count];
-    let mut queue: Vec<NodeIdx> = Vec::with_capacity(count);
+    // A ring buffer: it holds the frontier only, far fewer nodes than the heap.
+    let mut queue: VecDeque<NodeIdx> = VecDeque::new();
     let root = graph.root();
     for e in graph.edge_indices(root) {
         let n = graph.edge_target(e);
         if is_user_root(graph, n) {
             dist[n.idx()] = 1;
-            queue.push(n);
+            queue.push_back(n);
         }
     }
     let had_user_roots = !queue.is_empty();
@@ -185,21 +186,18 @@ pub(crate) fn distances(graph: &HeapGraph, weakmaps: &mut WeakMapNames) -> Vec<i
         0
     };
     queue.clear();
-    queue.push(root);
+    queue.push_back(root);
     bfs(graph, &mut queue, &mut dist, &mut filter);
     dist
 }
 
 fn bfs(
     graph: &HeapGraph,
-    queue: &mut Vec<NodeIdx>,
+    queue: &mut VecDeque<NodeIdx>,
     dist: &mut [i32],
     filter: &mut impl FnMut(NodeIdx, EdgeIdx) -> bool,
 ) {
-    let mut head = 0;
-    while head < queue.len() {
-        let n = queue[head];
-        head += 1;
+    while let Some(n) = queue.pop_front() {
         let d = dist[n.idx()] + 1;
         for e in graph.edge_indices(n) {
             if graph.edge_kind(e) == EdgeKind::Weak {
@@ -213,7 +211,7 @@ fn bfs(
                 continue;
             }
             dist[child.idx()] = d;
-            queue.push(child);
+            queue.push_back(child);
         }
     }
 }

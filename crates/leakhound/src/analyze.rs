@@ -116,10 +116,8 @@ pub fn run(args: &AnalyzeArgs, progress: &Progress) -> Result<()> {
             graph.wrapped_self_sizes()
         );
     }
-    let mut timings = Timings::start();
     let bytes = std::fs::metadata(&args.file).map(|m| m.len()).unwrap_or(0);
     let report = build_report(&args.file, bytes, &graph, &analysis, args.classes, args.top);
-    timings.lap("building the report");
     if let Some(p) = &args.html {
         output::write_html(p, &report)?;
     }
@@ -139,6 +137,7 @@ pub fn build_report(
     class_limit: usize,
     top: usize,
 ) -> AnalyzeReport {
+    let mut timings = Timings::start();
     let d = Describer::new(graph, analysis);
     // The retainer paths' table is built on a second thread meanwhile.
     let (mut aggs, chosen) = std::thread::scope(|scope| {
@@ -146,6 +145,7 @@ pub fn build_report(
         let aggs = analysis.class_summary(graph);
         (aggs, top_objects(graph, analysis, top))
     });
+    timings.lap("class summary, retainer paths' table");
     aggs.sort_by(|a, b| {
         b.retained_size
             .cmp(&a.retained_size)
@@ -173,6 +173,7 @@ pub fn build_report(
             retainer_path: d.path(n, 32),
         })
         .collect();
+    timings.lap("describing the top objects");
     AnalyzeReport {
         schema_version: SCHEMA_VERSION,
         kind: "analyze",

@@ -270,6 +270,37 @@ pub fn load_all(files: &[PathBuf], progress: &Progress) -> Result<Vec<(HeapGraph
     Ok(out)
 }
 
+/// Parses snapshots and classifies their objects (shallow sizes, class
+/// names: what the Comparison view needs, no dominator tree), two at a time.
+fn load_classified(
+    files: &[PathBuf],
+    progress: &Progress,
+) -> Result<Vec<(HeapGraph, analysis::Classified)>> {
+    let results: Vec<Result<(HeapGraph, analysis::Classified)>> = std::thread::scope(|s| {
+        let handles: Vec<_> = files
+            .iter()
+            .map(|f| {
+                s.spawn(move || {
+                    let mut timings = crate::progress::Timings::start();
+                    let graph = crate::load::load_snapshot(f, progress)?;
+                    timings.lap("parsing");
+                    let classified = analysis::Classified::run(&graph);
+                    timings.lap("shallow sizes, class names");
+                    Ok((graph, classified))
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(anyhow::anyhow!("analysis thread panicked")))
+            })
+            .collect()
+    });
+    results.into_iter().collect()
+}
+
 pub fn build_report(
     files: &[PathBuf],
     loaded: &[(HeapGraph, Analysis)],
@@ -766,10 +797,10 @@ pub fn diff(args: &DiffArgs, progress: &Progress) -> Result<()> {
         &[args.base.as_path(), args.target.as_path()],
     )?;
     let files = [args.base.clone(), args.target.clone()];
-    let loaded = load_all(&files, progress)?;
+    let loaded = load_classified(&files, progress)?;
     let (bg, ba) = &loaded[0];
     let (tg, ta) = &loaded[1];
-    let mut classes = analysis::diff::compare(bg, ba, tg, ta);
+    let mut classes = analysis::diff::compare_classified(bg, ba, tg, ta);
     classes.sort_by(|x, y| {
         y.size_delta
             .cmp(&x.size_delta)
