@@ -58,6 +58,10 @@ pub struct WatchArgs {
     /// One minimum of each site's live bytes per window [default: 3 reads]
     #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
     pub alloc_window: Option<Duration>,
+    /// Also write the allocation profile here as gzipped pprof (TARGET-TIME.pb.gz,
+    /// 0600) every 5 minutes (`profile_every` in the config), the newest 288 kept
+    #[arg(long, value_name = "DIR")]
+    pub alloc_profile_dir: Option<PathBuf>,
     /// POST alerts to this http:// or https:// URL (also LEAKHOUND_WEBHOOK_URL, which keeps a secret URL out of `ps`)
     #[arg(long, value_name = "URL")]
     pub webhook: Option<String>,
@@ -110,6 +114,11 @@ fn allocation_settings(
         sampling_interval,
         sites,
         top: c.top.unwrap_or(d.top),
+        profile_dir: args
+            .alloc_profile_dir
+            .clone()
+            .or_else(|| c.profile_dir.clone()),
+        profile_every: c.profile_every.map_or(d.profile_every, |x| x.0),
     }))
 }
 

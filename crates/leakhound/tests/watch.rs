@@ -696,6 +696,54 @@ fn scraped_by_a_real_prometheus_server() {
     drop(watch);
 }
 
+/// The body of `GET path` as bytes.
+fn fetch_bytes(addr: &str, path: &str) -> Vec<u8> {
+    let mut s = TcpStream::connect(addr).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).unwrap();
+    let at = buf.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let head = String::from_utf8_lossy(&buf[..at]).to_string();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    buf[at + 4..].to_vec()
+}
+
+/// `go tool pprof -top` lists `function` among its five first rows (skipped
+/// without `go`, except in CI, which installs it).
+fn go_pprof_top_has(file: &Path, function: &str) {
+    let out = match Command::new("go")
+        .args(["tool", "pprof", "-top"])
+        .arg(file)
+        .output()
+    {
+        Ok(o) => o,
+        Err(_)
+            if std::env::var_os("LEAKHOUND_CI").is_none() && std::env::var_os("CI").is_none() =>
+        {
+            eprintln!("go not found (Debian package golang-go): skipping the go tool pprof check");
+            return;
+        }
+        Err(e) => panic!("go tool pprof: {e}"),
+    };
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows: Vec<&str> = text
+        .lines()
+        .skip_while(|l| !l.trim_start().starts_with("flat"))
+        .skip(1)
+        .take(5)
+        .collect();
+    assert!(rows.iter().any(|r| r.contains(function)), "{text}");
+}
+
 /// A free loopback port (bound and released).
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -777,7 +825,7 @@ fn allocation_sites_name_the_leaking_function() {
         &config,
         // A 30 s span: sites slower than 600 KB/min (the leaks grow 6-18 MB/min
         // here; warm-up in a control up to 200 KB/min) are not reported.
-        "[allocation]\nmin_growth = \"600KB\"\n[[rule]]\nname = \"SiteGrowing\"\nmetric = \"allocation_site_growth\"\nop = \">\"\nthreshold = 0.01\nseverity = \"warning\"\n",
+        "[allocation]\nmin_growth = \"600KB\"\nprofile_every = \"2s\"\n[[rule]]\nname = \"SiteGrowing\"\nmetric = \"allocation_site_growth\"\nop = \">\"\nthreshold = 0.01\nseverity = \"warning\"\n",
     )
     .unwrap();
     let stop = Arc::new(AtomicBool::new(false));
@@ -835,7 +883,9 @@ fn allocation_sites_name_the_leaking_function() {
             .args(["--name", name, "--inspect", ws, "--config"])
             .arg(&config)
             .arg("--db")
-            .arg(dir.path().join(format!("{name}.db")));
+            .arg(dir.path().join(format!("{name}.db")))
+            .arg("--alloc-profile-dir")
+            .arg(dir.path().join("profiles"));
             let watch = Proc::spawn(cmd);
             let addr = server_addr(&watch);
             (*name, watch, addr)
@@ -910,6 +960,21 @@ fn allocation_sites_name_the_leaking_function() {
         .unwrap_or_else(|| panic!("{scrape}"));
     assert!(series.contains("leak-cache.js\",line=\"9\""), "{series}");
     promtool_check(&scrape);
+    // The profile as pprof, over HTTP and in files, read by `go tool pprof`.
+    let pprof = fetch_bytes(addr, "/debug/pprof/heap?target=leak-cache");
+    assert_eq!(&pprof[..2], &[0x1f, 0x8b], "gzip");
+    let file = dir.path().join("leak-cache.pb.gz");
+    std::fs::write(&file, &pprof).unwrap();
+    go_pprof_top_has(&file, "handleRequest");
+    let written: Vec<_> = std::fs::read_dir(dir.path().join("profiles"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("leak-cache-"))
+        .collect();
+    assert!(!written.is_empty());
+    use std::os::unix::fs::PermissionsExt;
+    let mode = written[0].metadata().unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
     for (_, mut watch, _) in started {
         watch.signal(SIGTERM);
         assert!(

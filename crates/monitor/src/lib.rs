@@ -14,6 +14,7 @@ pub mod config;
 mod error;
 pub mod metrics;
 pub mod probe;
+pub mod profiles;
 pub mod sampler;
 pub mod server;
 pub mod sites;
@@ -55,11 +56,31 @@ pub struct TargetStatus {
     pub allocation_full_gcs: Option<usize>,
 }
 
+/// The latest read of a target's sampling heap profile.
+pub struct LatestProfile {
+    pub profile: inspector::profile::SamplingProfile,
+    /// Average bytes between samples.
+    pub interval: u64,
+    /// When sampling started and when this read was taken.
+    pub started: std::time::SystemTime,
+    pub taken: std::time::SystemTime,
+}
+
+impl LatestProfile {
+    /// Gzipped pprof (`space/bytes` and `objects/count` of live objects).
+    pub fn to_pprof(&self) -> Vec<u8> {
+        let span = self.taken.duration_since(self.started).unwrap_or_default();
+        self.profile.to_pprof(self.interval, self.started, span)
+    }
+}
+
 /// State shared by the samplers and the server.
 #[derive(Default)]
 pub struct Shared {
     pub metrics: metrics::Metrics,
     pub status: Mutex<BTreeMap<String, TargetStatus>>,
+    /// Per target, the latest allocation profile (`watch --alloc-sites`).
+    pub profiles: Mutex<BTreeMap<String, Arc<LatestProfile>>>,
 }
 
 /// Everything a watcher needs.

@@ -123,6 +123,9 @@ pub struct AllocationSettings {
     pub sites: SiteSettings,
     /// Sites on /metrics per target.
     pub top: usize,
+    /// Write the profile here as gzipped pprof every `profile_every`.
+    pub profile_dir: Option<std::path::PathBuf>,
+    pub profile_every: Duration,
 }
 
 impl Default for AllocationSettings {
@@ -132,6 +135,8 @@ impl Default for AllocationSettings {
             sampling_interval: 32 * 1024,
             sites: SiteSettings::default(),
             top: 10,
+            profile_dir: None,
+            profile_every: Duration::from_secs(300),
         }
     }
 }
@@ -224,6 +229,10 @@ struct Run<'a> {
     major_gcs: u64,
     /// Whether the heap's post-GC floor grew significantly at the last sample.
     heap_growing: bool,
+    /// When the sampling profiler was started in the current session.
+    sampling_started: Option<std::time::SystemTime>,
+    /// When a profile was last written to `profile_dir`.
+    profile_written: Option<std::time::Instant>,
 }
 
 impl Run<'_> {
@@ -370,13 +379,53 @@ impl Run<'_> {
         }
     }
 
+    /// Keeps the read for `/debug/pprof/heap` and writes it to `profile_dir` when due.
+    fn keep_profile(
+        &mut self,
+        p: inspector::profile::SamplingProfile,
+        settings: &AllocationSettings,
+    ) {
+        let latest = Arc::new(crate::LatestProfile {
+            profile: p,
+            interval: settings.sampling_interval,
+            started: self
+                .sampling_started
+                .unwrap_or_else(std::time::SystemTime::now),
+            taken: std::time::SystemTime::now(),
+        });
+        let mut profiles = self.ctx.shared.profiles.lock().expect("profiles lock");
+        profiles.insert(self.def.name.clone(), latest.clone());
+        drop(profiles);
+        let Some(dir) = settings.profile_dir.clone() else {
+            return;
+        };
+        if self
+            .profile_written
+            .is_some_and(|t| t.elapsed() < settings.profile_every)
+        {
+            return;
+        }
+        self.profile_written = Some(std::time::Instant::now());
+        let name = self.def.name.clone();
+        tokio::task::spawn_blocking(move || {
+            if let Err(e) = crate::profiles::write(&dir, &name, &latest) {
+                tracing::warn!("{name}: {e}");
+            }
+        });
+    }
+
     /// A read of the sampling profile: feed the site trends, metrics, history, status.
-    fn on_profile(&mut self, p: &inspector::profile::SamplingProfile, pid: Option<u32>) {
-        let (Some(st), Some(settings)) = (self.sites.as_mut(), self.ctx.allocation.as_ref()) else {
+    fn on_profile(&mut self, p: inspector::profile::SamplingProfile, pid: Option<u32>) {
+        let Some(settings) = self.ctx.allocation.clone() else {
+            return;
+        };
+        let live = sites::live_by_site(&p);
+        self.keep_profile(p, &settings);
+        let Some(st) = self.sites.as_mut() else {
             return;
         };
         let now = now_ms();
-        st.record(now, &sites::live_by_site(p), self.major_gcs);
+        st.record(now, &live, self.major_gcs);
         // Sampling sees only objects allocated since it started, so every
         // bounded structure whose objects get replaced (a pool, a cache with
         // a TTL) fills up in the profile once: growth that does not grow the
@@ -409,6 +458,12 @@ impl Run<'_> {
     }
 
     async fn went_down(&mut self, error: String) {
+        self.ctx
+            .shared
+            .profiles
+            .lock()
+            .expect("profiles lock")
+            .remove(&self.def.name);
         self.ctx.shared.metrics.set_up(&self.def.name, false);
         let transitions = self.evaluator.resolve_all(now_ms());
         self.apply(transitions, None).await;
@@ -481,6 +536,7 @@ async fn start_sites(run: &mut Run<'_>, session: &inspector::Session, timeout: D
                 .get_or_insert_with(|| SiteTrends::new(settings.sites, now_ms()));
             trends.reset(now_ms());
             run.growing.clear();
+            run.sampling_started = Some(std::time::SystemTime::now());
         }
         Ok(Err(e)) => tracing::warn!("{}: no allocation-site trend: {e}", run.def.name),
         Err(_) => tracing::warn!(
@@ -493,7 +549,10 @@ async fn start_sites(run: &mut Run<'_>, session: &inspector::Session, timeout: D
 /// Reads the running sampling profile (bounded by `timeout`).
 async fn read_sites(run: &mut Run<'_>, session: &inspector::Session, timeout: Duration) {
     match tokio::time::timeout(timeout, inspector::profile::read_sampling(session)).await {
-        Ok(Ok(p)) => run.on_profile(&p, run.pid),
+        Ok(Ok(p)) => {
+            let pid = run.pid;
+            run.on_profile(p, pid)
+        }
         Ok(Err(e)) => tracing::debug!("{}: reading the allocation profile: {e}", run.def.name),
         Err(_) => tracing::debug!("{}: reading the allocation profile timed out", run.def.name),
     }
@@ -522,6 +581,8 @@ pub(crate) async fn run_target(def: TargetDef, ctx: Arc<Ctx>, mut shutdown: watc
         growing: Vec::new(),
         major_gcs: 0,
         heap_growing: false,
+        sampling_started: None,
+        profile_written: None,
     };
     run.ctx.shared.metrics.set_up(&def.name, false);
     run.status(|st| st.error = Some("connecting".into()));

@@ -101,7 +101,68 @@ async fn health(State(app): State<App>, headers: HeaderMap) -> Response {
 }
 
 async fn index() -> &'static str {
-    "leakhound watch: /metrics, /health\n"
+    "leakhound watch: /metrics, /health, /debug/pprof/heap?target=NAME\n"
+}
+
+/// `/debug/pprof/heap[?target=NAME]`: the latest read of the target's
+/// sampling heap profile as gzipped pprof, where Grafana Alloy's
+/// `pyroscope.scrape`, Parca and `go tool pprof URL` look for a Go
+/// service's heap profile. `target` may be left out when one target is
+/// watched.
+async fn pprof_heap(State(app): State<App>, headers: HeaderMap, uri: axum::http::Uri) -> Response {
+    if let Some(r) = check(&app, &headers) {
+        return r;
+    }
+    let wanted = uri.query().and_then(|q| {
+        q.split('&')
+            .find_map(|kv| kv.strip_prefix("target="))
+            .map(|v| v.replace("%20", " ").replace('+', " "))
+    });
+    let latest = {
+        let profiles = app.shared.profiles.lock().expect("profiles lock");
+        match &wanted {
+            Some(t) => profiles.get(t).cloned(),
+            None if profiles.len() == 1 => profiles.values().next().cloned(),
+            None => None,
+        }
+    };
+    let Some(p) = latest else {
+        let known: Vec<String> = app
+            .shared
+            .status
+            .lock()
+            .expect("status lock")
+            .keys()
+            .cloned()
+            .collect();
+        let msg = match wanted {
+            Some(t) if !known.contains(&t) => {
+                format!("no target {t:?} (targets: {})\n", known.join(", "))
+            }
+            None if known.len() > 1 => {
+                format!("several targets: add ?target=NAME ({})\n", known.join(", "))
+            }
+            _ => {
+                "no allocation profile yet: watch with --alloc-sites and wait for the first read\n"
+                    .into()
+            }
+        };
+        return (StatusCode::NOT_FOUND, msg).into_response();
+    };
+    let body = tokio::task::spawn_blocking(move || p.to_pprof())
+        .await
+        .unwrap_or_default();
+    (
+        [
+            (header::CONTENT_TYPE, "application/octet-stream"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"heap.pb.gz\"",
+            ),
+        ],
+        body,
+    )
+        .into_response()
 }
 
 /// Serves until `shutdown` completes.
@@ -119,6 +180,7 @@ pub async fn serve(
         .route("/", get(index))
         .route("/metrics", get(metrics))
         .route("/health", get(health))
+        .route("/debug/pprof/heap", get(pprof_heap))
         .with_state(app);
     axum::serve(listener, router)
         .with_graceful_shutdown(shutdown)
