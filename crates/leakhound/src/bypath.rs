@@ -191,7 +191,7 @@ struct Loaded {
 
 enum One {
     Summary(PathSummary, usize, u64),
-    Last(HeapGraph, Analysis, PathIndex),
+    Last(Box<(HeapGraph, Analysis, PathIndex)>),
 }
 
 /// Loads two snapshots at a time; each earlier one is reduced to its path
@@ -230,7 +230,8 @@ fn load(files: &[PathBuf], progress: &Progress) -> Result<Loaded> {
                 earlier.push(s);
                 sizes.push((nodes, total));
             }
-            One::Last(g, a, ix) => {
+            One::Last(last) => {
+                let (g, a, ix) = *last;
                 sizes.push((g.node_count(), a.total_size(&g)));
                 whole = Some((g, a, ix));
             }
@@ -255,7 +256,7 @@ fn key_one(file: &Path, is_last: bool, progress: &Progress) -> Result<One> {
     });
     spinner.finish_and_clear();
     Ok(if is_last {
-        One::Last(g, a, index)
+        One::Last(Box::new((g, a, index)))
     } else {
         One::Summary(index.summary(), g.node_count(), a.total_size(&g))
     })

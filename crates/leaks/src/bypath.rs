@@ -70,11 +70,17 @@ pub struct PathStats {
 #[derive(Debug, Clone, Default)]
 pub struct PathSummary {
     stats: HashMap<PathHash, PathStats>,
+    /// Objects by class (a hash of its name), whatever path leads to them.
+    classes: HashMap<PathHash, u64>,
 }
 
 impl PathSummary {
     pub fn get(&self, h: PathHash) -> PathStats {
         self.stats.get(&h).copied().unwrap_or_default()
+    }
+
+    fn class_count(&self, h: PathHash) -> u64 {
+        self.classes.get(&h).copied().unwrap_or_default()
     }
 
     /// Paths with at least one object.
@@ -101,6 +107,9 @@ pub struct PathIndex {
     loop_len: Vec<u8>,
     stats: Vec<PathStats>,
     item_text: Vec<String>,
+    item_hash: Vec<PathHash>,
+    /// Objects by class (a hash of its name).
+    classes: HashMap<PathHash, u64>,
     /// Per node, its key (`NONE` outside the heap reachable from user roots).
     key_of: Vec<KeyId>,
     /// Per node, whether it is on its key's path and no other object there dominates it.
@@ -125,7 +134,10 @@ impl PathIndex {
             .filter(|&k| self.stats[k].count > 0)
             .map(|k| (self.hash[k], self.stats[k]))
             .collect();
-        PathSummary { stats }
+        PathSummary {
+            stats,
+            classes: self.classes.clone(),
+        }
     }
 
     /// The path keys are made from, from the path's start to `n`, at most
@@ -180,6 +192,7 @@ impl PathIndex {
     fn add_up(&mut self, snap: Snap<'_>) {
         let (g, a) = (snap.graph, snap.analysis);
         let mut active = vec![0u32; self.parent.len()];
+        let mut classes: HashMap<u32, u64> = HashMap::new();
         let mut stack: Vec<(NodeIdx, bool)> = vec![(g.root(), false)];
         while let Some((n, exit)) = stack.pop() {
             let k = self.key_of[n.idx()];
@@ -191,6 +204,7 @@ impl PathIndex {
             if member {
                 let s = &mut self.stats[k as usize];
                 s.count += 1;
+                *classes.entry(a.class[n.idx()].0).or_default() += 1;
                 if active[k as usize] == 0 {
                     self.top[n.idx()] = true;
                     s.retained += a.retained.get(n.idx());
@@ -201,6 +215,10 @@ impl PathIndex {
             for &c in a.dominated(n) {
                 stack.push((c, false));
             }
+        }
+        for (c, n) in classes {
+            let name = a.class_names.get(g, analysis::ClassIdx(c));
+            *self.classes.entry(class_hash(name)).or_default() += n;
         }
     }
 
@@ -243,6 +261,10 @@ fn rank_of(sd: i32, kind: EdgeKind) -> u32 {
     ((sd as u32) << 2) | u32::from(analysis::edge_preference(kind))
 }
 
+fn class_hash(name: &str) -> PathHash {
+    hash_of(("class", name))
+}
+
 /// Orders equally short retainers by their path and edge, not by node ordinal.
 fn tie_break(key: PathHash, token: PathHash) -> u64 {
     let mut h = DefaultHasher::new();
@@ -258,7 +280,6 @@ struct Builder<'s> {
     children: HashMap<(KeyId, u32), KeyId>,
     /// Item ids by the hash of their text.
     items: HashMap<PathHash, u32>,
-    item_hash: Vec<PathHash>,
     /// Item ids of tokens by (edge type, edge name, source is a dictionary, class).
     tokens: HashMap<(u8, u32, bool, u32), u32>,
     loops: HashMap<Vec<u32>, u32>,
@@ -287,13 +308,14 @@ impl<'s> Builder<'s> {
                 loop_len: Vec::new(),
                 stats: Vec::new(),
                 item_text: Vec::new(),
+                item_hash: Vec::new(),
+                classes: HashMap::new(),
                 key_of: vec![NONE; n],
                 top: vec![false; n],
                 via: vec![NONE; n],
             },
             children: HashMap::new(),
             items: HashMap::new(),
-            item_hash: Vec::new(),
             tokens: HashMap::new(),
             loops: HashMap::new(),
             starts: HashMap::new(),
@@ -380,7 +402,7 @@ impl<'s> Builder<'s> {
                     continue;
                 }
                 let tok = self.token_of(u, e, v);
-                let h = tie_break(kh, self.item_hash[tok as usize]);
+                let h = tie_break(kh, self.index.item_hash[tok as usize]);
                 if h < best[v.idx()] {
                     best[v.idx()] = h;
                     self.index.via[v.idx()] = e.0;
@@ -402,10 +424,10 @@ impl<'s> Builder<'s> {
     /// The id of an item by its text (`kind` keeps starts, steps and loops apart).
     fn item_id(&mut self, kind: &str, text: String) -> u32 {
         let h = hash_of((kind, &text));
-        let next = self.item_hash.len() as u32;
+        let next = self.index.item_hash.len() as u32;
         let id = *self.items.entry(h).or_insert(next);
         if id == next {
-            self.item_hash.push(h);
+            self.index.item_hash.push(h);
             self.index.item_text.push(text);
         }
         id
@@ -458,7 +480,7 @@ impl<'s> Builder<'s> {
         }
         let ix = &mut self.index;
         let k = ix.parent.len() as KeyId;
-        let item_hash = self.item_hash[item as usize];
+        let item_hash = ix.item_hash[item as usize];
         let (parent_hash, depth) = if parent == NONE {
             (PathHash(0), 0)
         } else {
@@ -693,6 +715,20 @@ impl Series<'_> {
     }
 }
 
+impl Series<'_> {
+    /// Whether the new objects of these keys (of one class) are not new in
+    /// the heap: about as many objects of their class are in the first
+    /// snapshot, reached some other way (a module's exports reached through
+    /// another module in one process). A leak adds objects.
+    fn moved(&self, keys: &[KeyId], class: &str) -> bool {
+        let new: i64 = keys.iter().map(|&k| self.new_count(k)).sum();
+        let h = class_hash(class);
+        let first = self.earlier[0].class_count(h) as i64;
+        let last = self.index.classes.get(&h).copied().unwrap_or_default() as i64;
+        (last - first) * 2 < new
+    }
+}
+
 /// Whether sizes grew in every interval, by the absolute and relative thresholds overall.
 fn grew_enough(sizes: &[u64], opts: &Options) -> bool {
     let (first, last) = (sizes[0], sizes[sizes.len() - 1]);
@@ -738,50 +774,27 @@ pub fn compare(
             .or_default()
             .push(k);
     }
-    let members = Members::new(last, index, &roots);
+    let wanted: Vec<KeyId> = roots.iter().chain(groups.keys()).copied().collect();
+    let members = Members::new(last, index, &wanted);
     let mut ignored = 0;
     let mut found: Vec<Draft> = Vec::new();
-    for (holder, mut parts) in groups {
-        // Strings are usually the keys of what leaks: the objects show it better.
-        parts.sort_by_key(|&k| {
-            let string = members
-                .biggest(k)
-                .is_some_and(|n| last.graph.kind(n).is_string());
-            (string, -series.growth(k), k)
-        });
-        let sizes: Vec<u64> = (0..=earlier.len())
-            .map(|i| parts.iter().map(|&k| series.at(k)[i].retained).sum())
-            .collect();
-        if !grew_enough(&sizes, opts) {
-            ignored += 1;
-            continue;
+    // Every group explains growth above it, reported or not.
+    let mut drafts: Vec<Draft> = Vec::new();
+    for (holder, parts) in groups {
+        match new_objects(&series, &members, last, holder, parts) {
+            Some(d) => drafts.push(d),
+            None => ignored += 1,
         }
-        let main = parts[0];
-        // Objects of the main part's class count on every part (a linked
-        // list reached from both ends is two paths); a Map's keys do not.
-        let class = |k: KeyId| {
-            members
-                .biggest(k)
-                .map(|n| last.analysis.class_name(last.graph, n))
-        };
-        let units: Vec<KeyId> = parts
-            .iter()
-            .copied()
-            .filter(|&k| class(k) == class(main))
-            .collect();
-        let counts = (0..=earlier.len())
-            .map(|i| units.iter().map(|&k| series.at(k)[i].count).sum())
-            .collect();
-        found.push(Draft {
-            kind: FindingKind::NewObjects,
-            key: main,
-            holder: (holder != main).then_some(holder),
-            parts,
-            sizes,
-            counts,
-        });
     }
-    found.extend(growing(&series, &found, &root, opts, &mut ignored));
+    let grown = growing(&series, &drafts, &root, opts, &mut ignored);
+    for d in drafts {
+        if grew_enough(d.judged(), opts) {
+            found.push(d);
+        } else {
+            ignored += 1;
+        }
+    }
+    found.extend(grown);
     found.sort_by(|x, y| y.growth().cmp(&x.growth()).then(x.key.cmp(&y.key)));
     found.truncate(opts.max_results);
     let scripts = Scripts::new(last.graph);
@@ -801,6 +814,72 @@ pub fn compare(
     })
 }
 
+/// The finding for the keys of new objects under one holder, unless they
+/// are not new in the heap. Its growth is the new objects', or their
+/// holder's when it grew more (a Map's hash table, a dictionary's backing
+/// store, the pooled buffers a list keeps).
+fn new_objects(
+    series: &Series<'_>,
+    members: &Members,
+    last: Snap<'_>,
+    holder: KeyId,
+    mut parts: Vec<KeyId>,
+) -> Option<Draft> {
+    let snapshots = series.earlier.len() + 1;
+    // Strings are usually the keys of what leaks: the objects show it better.
+    parts.sort_by_key(|&k| {
+        let string = members
+            .biggest(k)
+            .is_some_and(|n| last.graph.kind(n).is_string());
+        (string, -series.growth(k), k)
+    });
+    let main = parts[0];
+    let holder = (holder != main).then_some(holder);
+    let sum = |keys: &[KeyId], f: fn(PathStats) -> u64| -> Vec<u64> {
+        (0..snapshots)
+            .map(|i| keys.iter().map(|&k| f(series.at(k)[i])).sum())
+            .collect()
+    };
+    let sizes = sum(&parts, |s| s.retained);
+    // A collection's own growth (its hash table or backing store, what
+    // its entries share) is theirs; an object that merely leads to them
+    // (a module's scope) grows with whatever else it holds.
+    let collection = |h: KeyId| {
+        members.biggest(h).is_some_and(|n| {
+            last.analysis.distance[n.idx()] > 1
+                && crate::pattern::is_collection(last.graph, last.analysis, n)
+        })
+    };
+    let holder_sizes = holder
+        .filter(|&h| collection(h))
+        .map(|h| sum(&[h], |s| s.retained));
+    // Objects of the main part's class count on every part (a linked
+    // list reached from both ends is two paths); a Map's keys do not.
+    let class = |k: KeyId| {
+        members
+            .biggest(k)
+            .map(|n| last.analysis.class_name(last.graph, n))
+    };
+    let units: Vec<KeyId> = parts
+        .iter()
+        .copied()
+        .filter(|&k| class(k) == class(main))
+        .collect();
+    let counts = sum(&units, |s| s.count);
+    if class(main).is_some_and(|c| series.moved(&units, c)) {
+        return None;
+    }
+    Some(Draft {
+        kind: FindingKind::NewObjects,
+        key: main,
+        holder,
+        parts,
+        sizes,
+        holder_sizes,
+        counts,
+    })
+}
+
 /// A finding before it is described.
 struct Draft {
     kind: FindingKind,
@@ -809,18 +888,31 @@ struct Draft {
     /// Keys of new objects under one holder (a Map's values and keys), main one first.
     parts: Vec<KeyId>,
     sizes: Vec<u64>,
+    /// The holder's retained size in each snapshot.
+    holder_sizes: Option<Vec<u64>>,
     counts: Vec<u64>,
 }
 
 impl Draft {
+    /// What the path gained, or its holder when that gained more.
     fn growth(&self) -> u64 {
-        self.sizes[self.sizes.len() - 1].saturating_sub(self.sizes[0])
+        let s = self.judged();
+        s[s.len() - 1].saturating_sub(s[0])
+    }
+
+    /// The sizes the thresholds apply to: the path's, or its holder's when that grew more.
+    fn judged(&self) -> &[u64] {
+        let grown = |v: &Vec<u64>| v[v.len() - 1].saturating_sub(v[0]);
+        match &self.holder_sizes {
+            Some(h) if grown(h) > grown(&self.sizes) => h,
+            _ => &self.sizes,
+        }
     }
 }
 
 /// Keys whose objects did not multiply but grew, innermost first, unless
-/// what is reported below them explains most of it (the holder of a
-/// cluster, the global that leads to it).
+/// new objects below them explain most of it (the holder of a cluster, the
+/// global that leads to it), whether those are reported or too small.
 fn growing(
     series: &Series<'_>,
     clusters: &[Draft],
@@ -836,18 +928,22 @@ fn growing(
         }
     };
     for d in clusters {
-        for &k in &d.parts {
+        cover(d.key, d.growth(), &mut covered);
+        for &k in &d.parts[1..] {
             cover(k, series.growth(k).max(0) as u64, &mut covered);
         }
     }
+    // A reported cluster's holder is shown with it.
+    let holders: std::collections::HashSet<KeyId> =
+        clusters.iter().filter_map(|d| d.holder).collect();
     let mut candidates: Vec<KeyId> = (0..index.parent.len() as KeyId)
         .filter(|&k| {
             let (f, l) = (series.first(k), series.last(k));
             f.count > 0
-                && l.count > 0
                 && l.retained > f.retained
-                && !series.new_objects(k)
+                && series.at(k).iter().all(|s| s.count == l.count)
                 && !index.ancestors(k).any(|p| root[p as usize])
+                && !holders.contains(&k)
         })
         .collect();
     candidates.sort_by_key(|&k| (std::cmp::Reverse(index.depth[k as usize]), k));
@@ -870,6 +966,7 @@ fn growing(
             parts: vec![k],
             counts: series.at(k).iter().map(|s| s.count).collect(),
             sizes,
+            holder_sizes: None,
         });
     }
     out
