@@ -69,8 +69,10 @@ pub struct PathFinding {
     pub sizes: Vec<u64>,
     /// Objects the path gained from the first snapshot to the last (negative: lost).
     pub new_objects: i64,
-    /// Bytes the path gained from the first snapshot to the last (with a Map's keys and
-    /// values, or other paths under the same holder).
+    /// Bytes gained from the first snapshot to the last, what findings are ranked by: the
+    /// path's (with a Map's keys and values, or other paths under the same holder), or its
+    /// holder's when the holder is a collection that gained more (its hash table or backing
+    /// store, pooled buffers its entries share).
     pub growth: u64,
     /// The readable path, from the nearest named anchor, of the biggest object on the path
     /// in the last snapshot.
@@ -330,8 +332,12 @@ fn build(req: &Request<'_>, l: &Loaded) -> Result<ByPathReport> {
     })
 }
 
-fn plural(n: u64, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
+/// What the path's own objects gained from the first snapshot to the last.
+fn own_growth(sizes: &[u64]) -> u64 {
+    match (sizes.first(), sizes.last()) {
+        (Some(&f), Some(&l)) => l.saturating_sub(f),
+        _ => 0,
+    }
 }
 
 fn series(values: &[u64], f: impl Fn(u64) -> String) -> String {
@@ -379,11 +385,16 @@ fn render_finding(out: &mut String, f: &PathFinding, color: bool, full_path: boo
     let counts = series(&f.counts, |c| c.to_string());
     let heading = match f.kind {
         FindingKindReport::NewObjects => format!(
-            "#{} {} — {} more on one path ({counts}), retaining {} more ({sizes})",
+            "#{} {} — {} more {} on one path ({counts}), retaining {} more ({sizes})",
             f.rank,
             f.title,
-            plural(f.new_objects.max(0) as u64, "object", "objects"),
-            fmt::bytes(f.growth)
+            f.new_objects.max(0),
+            if f.new_objects == 1 {
+                "object"
+            } else {
+                "objects"
+            },
+            fmt::bytes(own_growth(&f.sizes))
         ),
         FindingKindReport::Grew => format!(
             "#{} {} — {} ({}) grew {} ({sizes}; objects on the path: {counts})",
