@@ -729,10 +729,10 @@ impl Series<'_> {
     }
 }
 
-/// Whether sizes grew in every interval, by the absolute and relative thresholds overall.
-fn grew_enough(sizes: &[u64], opts: &Options) -> bool {
-    let (first, last) = (sizes[0], sizes[sizes.len() - 1]);
-    let growth = last.saturating_sub(first);
+/// Whether sizes grew in every interval, and `growth` (of them, or what of
+/// them is not explained elsewhere) by the absolute and relative thresholds.
+fn grew_enough(sizes: &[u64], growth: u64, opts: &Options) -> bool {
+    let first = sizes[0];
     sizes.windows(2).all(|w| w[1] > w[0])
         && growth >= opts.min_growth_bytes.max(1)
         && growth as f64 >= opts.min_growth_ratio * first as f64
@@ -786,9 +786,10 @@ pub fn compare(
             None => ignored += 1,
         }
     }
+    share_holders(&mut drafts, index);
     let grown = growing(&series, &drafts, &root, opts, &mut ignored);
     for d in drafts {
-        if grew_enough(d.judged(), opts) {
+        if grew_enough(d.judged(), d.growth(), opts) {
             found.push(d);
         } else {
             ignored += 1;
@@ -876,6 +877,7 @@ fn new_objects(
         parts,
         sizes,
         holder_sizes,
+        elsewhere: 0,
         counts,
     })
 }
@@ -890,22 +892,51 @@ struct Draft {
     sizes: Vec<u64>,
     /// The holder's retained size in each snapshot.
     holder_sizes: Option<Vec<u64>>,
+    /// Of the holder's growth, what other groups below it gained.
+    elsewhere: u64,
     counts: Vec<u64>,
 }
 
+fn grown(v: &[u64]) -> u64 {
+    v[v.len() - 1].saturating_sub(v[0])
+}
+
 impl Draft {
+    /// What the holder gained that no other group below it explains.
+    fn holder_growth(&self) -> u64 {
+        self.holder_sizes
+            .as_ref()
+            .map_or(0, |h| grown(h).saturating_sub(self.elsewhere))
+    }
+
     /// What the path gained, or its holder when that gained more.
     fn growth(&self) -> u64 {
-        let s = self.judged();
-        s[s.len() - 1].saturating_sub(s[0])
+        grown(&self.sizes).max(self.holder_growth())
     }
 
     /// The sizes the thresholds apply to: the path's, or its holder's when that grew more.
     fn judged(&self) -> &[u64] {
-        let grown = |v: &Vec<u64>| v[v.len() - 1].saturating_sub(v[0]);
         match &self.holder_sizes {
-            Some(h) if grown(h) > grown(&self.sizes) => h,
+            Some(h) if self.holder_growth() > grown(&self.sizes) => h,
             _ => &self.sizes,
+        }
+    }
+}
+
+/// Notes, for each group whose holder's growth may count, what the other
+/// groups below that holder gained (a new key string under an emitter's
+/// `_events` does not get the growth of the listener array beside it).
+fn share_holders(drafts: &mut [Draft], index: &PathIndex) {
+    let mut below: HashMap<KeyId, u64> = HashMap::new();
+    for d in drafts.iter() {
+        for p in index.ancestors(d.key) {
+            *below.entry(p).or_default() += grown(&d.sizes);
+        }
+    }
+    for d in drafts.iter_mut() {
+        if let Some(h) = d.holder.filter(|_| d.holder_sizes.is_some()) {
+            let all = below.get(&h).copied().unwrap_or_default();
+            d.elsewhere = all.saturating_sub(grown(&d.sizes));
         }
     }
 }
@@ -954,7 +985,7 @@ fn growing(
         if covered.get(&k).is_some_and(|&c| c * 10 >= growth * 8) {
             continue;
         }
-        if !grew_enough(&sizes, opts) {
+        if !grew_enough(&sizes, growth, opts) {
             *ignored += 1;
             continue;
         }
@@ -967,6 +998,7 @@ fn growing(
             counts: series.at(k).iter().map(|s| s.count).collect(),
             sizes,
             holder_sizes: None,
+            elsewhere: 0,
         });
     }
     out
@@ -1023,9 +1055,52 @@ impl Describe<'_, '_> {
         v
     }
 
+    /// The objects of a key, those under the holder object that holds most
+    /// of them first: the path's data-like keys are erased, so one path can
+    /// lead through several holders (an emitter's old and new listener
+    /// arrays), and the one that holds most is where it grew.
+    fn under_busiest_holder(&self, objects: Vec<NodeIdx>, holder: Option<KeyId>) -> Vec<NodeIdx> {
+        let Some(h) = holder else {
+            return objects;
+        };
+        let g = self.last.graph;
+        let holder_of = |n: NodeIdx| {
+            let mut cur = n;
+            for _ in 0..64 {
+                let via = self.index.via[cur.idx()];
+                if via == NONE {
+                    return None;
+                }
+                cur = g.edge_source(EdgeIdx(via));
+                if self.index.key_of[cur.idx()] == h {
+                    return Some(cur);
+                }
+            }
+            None
+        };
+        let of: Vec<Option<NodeIdx>> = objects.iter().map(|&n| holder_of(n)).collect();
+        let mut count: HashMap<NodeIdx, usize> = HashMap::new();
+        for &o in of.iter().flatten() {
+            *count.entry(o).or_default() += 1;
+        }
+        let Some(busiest) = count
+            .iter()
+            .max_by_key(|&(n, c)| (*c, std::cmp::Reverse(*n)))
+            .map(|(n, _)| *n)
+        else {
+            return objects;
+        };
+        let (mut first, rest): (Vec<_>, Vec<_>) = objects
+            .into_iter()
+            .zip(of)
+            .partition(|(_, o)| *o == Some(busiest));
+        first.extend(rest);
+        first.into_iter().map(|(n, _)| n).collect()
+    }
+
     fn finding(&self, d: &Draft) -> Finding {
         let (g, a) = (self.last.graph, self.last.analysis);
-        let roots = self.objects(d.key);
+        let roots = self.under_busiest_holder(self.objects(d.key), d.holder);
         let representative = roots.first().copied().unwrap_or(g.root());
         let path = self.index.path(g, representative, self.opts.max_path);
         let mut dicts = signature::DictCache::new();
