@@ -924,8 +924,10 @@ impl Draft {
 }
 
 /// Notes, for each group whose holder's growth may count, what the other
-/// groups below that holder gained (a new key string under an emitter's
-/// `_events` does not get the growth of the listener array beside it).
+/// groups below that holder gained; where they gained a tenth of it or
+/// more, whose the rest is cannot be told and it counts for none (a new key
+/// string under an emitter's `_events` does not get the growth of the
+/// listener array beside it).
 fn share_holders(drafts: &mut [Draft], index: &PathIndex) {
     let mut below: HashMap<KeyId, u64> = HashMap::new();
     for d in drafts.iter() {
@@ -937,6 +939,9 @@ fn share_holders(drafts: &mut [Draft], index: &PathIndex) {
         if let Some(h) = d.holder.filter(|_| d.holder_sizes.is_some()) {
             let all = below.get(&h).copied().unwrap_or_default();
             d.elsewhere = all.saturating_sub(grown(&d.sizes));
+            if d.elsewhere * 10 >= d.holder_sizes.as_deref().map_or(0, grown) {
+                d.holder_sizes = None;
+            }
         }
     }
 }
