@@ -95,11 +95,21 @@ impl LeakThresholds {
 
 #[derive(clap::Args, Debug)]
 pub struct FindLeaksArgs {
-    /// Snapshots of one process, oldest first: BASE TARGET FINAL [MORE…]
-    #[arg(required = true, num_args = 3.., value_name = "SNAPSHOT")]
+    /// Snapshots of one process, oldest first: BASE TARGET FINAL [MORE…] (with --by-path: two
+    /// or more snapshots of any processes of one program)
+    #[arg(required = true, num_args = 2.., value_name = "SNAPSHOT")]
     pub files: Vec<PathBuf>,
     #[command(flatten)]
     pub thresholds: LeakThresholds,
+    /// Match objects by normalised retainer path instead of object id: for snapshots of
+    /// different processes of one program (two pods, before and after a restart, snapshots
+    /// with the heap profiler off in between); reports the paths whose retained size grew
+    #[arg(long)]
+    pub by_path: bool,
+    /// With --by-path: report a path only when it grew by at least this share of its size in
+    /// the first snapshot (0.2 = 20%), besides --min-leak
+    #[arg(long, default_value_t = crate::bypath::DEFAULT_MIN_RATIO, value_parser = crate::bypath::parse_ratio, requires = "by_path")]
+    pub min_ratio: f64,
     /// Print the versioned JSON report
     #[arg(long)]
     pub json: bool,
@@ -107,7 +117,7 @@ pub struct FindLeaksArgs {
     #[arg(long, short)]
     pub output: Option<PathBuf>,
     /// Also write a self-contained HTML report (charts, no network needed) to this file (0600)
-    #[arg(long, value_name = "OUT.html")]
+    #[arg(long, value_name = "OUT.html", conflicts_with = "by_path")]
     pub html: Option<PathBuf>,
 }
 
@@ -398,13 +408,17 @@ pub fn build_report(
     })
 }
 
-fn round1(x: f64) -> f64 {
+pub(crate) fn round1(x: f64) -> f64 {
     (x * 10.0).round() / 10.0
 }
 
 /// The readable path of the leak finder, for the report: hops in code
 /// notation, repeated runs folded, and the one-line text.
-fn readable_path(d: &Describer<'_>, r: &leaks::Readable, leaked: NodeIdx) -> ReadablePath {
+pub(crate) fn readable_path(
+    d: &Describer<'_>,
+    r: &leaks::Readable,
+    leaked: NodeIdx,
+) -> ReadablePath {
     let g = d.graph;
     let hops: Vec<ReadableHop> = r
         .hops
@@ -504,7 +518,7 @@ fn readable_text(anchor: &AnchorReport, segments: &[ReadableSegment]) -> String 
 }
 
 /// The way out when snapshots do not come from one profiler session.
-const ONE_SESSION_HINT: &str = "hint: take the whole series from one process with the heap profiler on throughout: `leakhound hunt` (--out-dir DIR keeps the snapshots), `leakhound run --keep-profiler -- node app.js` (a snapshot on each SIGUSR2), or node's own --heapsnapshot-signal=SIGUSR2";
+const ONE_SESSION_HINT: &str = "hint: to compare snapshots of different processes (two pods, before and after a restart), match objects by retainer path instead of id: `leakhound find-leaks --by-path FILES…` or `leakhound diff --by-path A B`; for a series that find-leaks can match by id, take it from one process with the heap profiler on throughout: `leakhound hunt` (--out-dir DIR keeps the snapshots), `leakhound run --keep-profiler -- node app.js` (a snapshot on each SIGUSR2), or node's own --heapsnapshot-signal=SIGUSR2";
 
 /// The leak finder's error, naming the files.
 fn leak_error(files: &[PathBuf], e: leaks::Error) -> anyhow::Error {
@@ -532,7 +546,7 @@ fn leak_error(files: &[PathBuf], e: leaks::Error) -> anyhow::Error {
 }
 
 /// Keeps code locations in the user's own scripts when there are any.
-fn user_code(refs: Vec<CodeRef>) -> Vec<CodeRef> {
+pub(crate) fn user_code(refs: Vec<CodeRef>) -> Vec<CodeRef> {
     let own = |r: &CodeRef| {
         r.location
             .url
@@ -546,7 +560,7 @@ fn user_code(refs: Vec<CodeRef>) -> Vec<CodeRef> {
     }
 }
 
-fn code_ref(d: &Describer<'_>, n: NodeIdx) -> Option<CodeRef> {
+pub(crate) fn code_ref(d: &Describer<'_>, n: NodeIdx) -> Option<CodeRef> {
     let location = d.location(n)?;
     let g = d.graph;
     let function = if g.kind(n) == heapsnap::NodeKind::Closure {
@@ -656,7 +670,7 @@ fn lint_pointer(pattern: Pattern) -> String {
     }
 }
 
-fn render_code(out: &mut String, code: &[CodeRef]) {
+pub(crate) fn render_code(out: &mut String, code: &[CodeRef]) {
     for c in code {
         let mut loc = c.location.clone();
         loc.url = loc.url.as_deref().map(fmt::short_path);
@@ -680,26 +694,7 @@ fn render_cluster(out: &mut String, c: &ClusterReport, color: bool, full_path: b
         describe_node(&c.representative)
     ));
     if let Some(h) = &c.held_by {
-        let sizes: Vec<String> = c
-            .holder_sizes
-            .iter()
-            .map(|s| s.map_or("-".to_owned(), fmt::bytes))
-            .collect();
-        let file = h
-            .file
-            .as_deref()
-            .map(|f| format!(" in {}", fmt::short_path(f)))
-            .unwrap_or_default();
-        let rate = h
-            .growth_per_request
-            .map(|r| format!(", {}", fmt::per_request(r)))
-            .unwrap_or_default();
-        out.push_str(&format!(
-            "   held by:  {} ({}){file}, grew {}{rate}\n",
-            h.name,
-            h.class,
-            sizes.join(" → ")
-        ));
+        render_held_by(out, h, &c.holder_sizes);
     }
     out.push_str(&format!("   path:     {}\n", c.path.text));
     if full_path {
@@ -717,7 +712,30 @@ fn render_cluster(out: &mut String, c: &ClusterReport, color: bool, full_path: b
     ));
 }
 
-fn describe_node(n: &NodeInfo) -> String {
+/// The `held by:` line: the holder's name, class, file and size in each snapshot.
+pub(crate) fn render_held_by(out: &mut String, h: &HolderReport, holder_sizes: &[Option<u64>]) {
+    let sizes: Vec<String> = holder_sizes
+        .iter()
+        .map(|s| s.map_or("-".to_owned(), fmt::bytes))
+        .collect();
+    let file = h
+        .file
+        .as_deref()
+        .map(|f| format!(" in {}", fmt::short_path(f)))
+        .unwrap_or_default();
+    let rate = h
+        .growth_per_request
+        .map(|r| format!(", {}", fmt::per_request(r)))
+        .unwrap_or_default();
+    out.push_str(&format!(
+        "   held by:  {} ({}){file}, grew {}{rate}\n",
+        h.name,
+        h.class,
+        sizes.join(" → ")
+    ));
+}
+
+pub(crate) fn describe_node(n: &NodeInfo) -> String {
     let mut s = n.class.clone();
     if !n.name.is_empty() && n.name != n.class {
         s.push_str(&format!(" {}", fmt::truncate(&n.name, 60)));
@@ -736,6 +754,15 @@ fn describe_node(n: &NodeInfo) -> String {
 }
 
 pub fn run(args: &FindLeaksArgs, progress: &Progress) -> Result<std::process::ExitCode> {
+    if args.by_path {
+        return crate::bypath::find_leaks(args, progress);
+    }
+    if args.files.len() < 3 {
+        anyhow::bail!(
+            "find-leaks needs at least 3 snapshots of one process (base, target, final), got {}\nhint: to compare two snapshots, of one process or of two, by retainer path: `leakhound find-leaks --by-path A B`",
+            args.files.len()
+        );
+    }
     let inputs: Vec<&Path> = args.files.iter().map(PathBuf::as_path).collect();
     output::check_outputs(&[args.output.as_deref(), args.html.as_deref()], &inputs)?;
     let loaded = load_all(&args.files, progress)?;
@@ -769,14 +796,29 @@ pub struct DiffArgs {
     /// Print JSON
     #[arg(long)]
     pub json: bool,
-    /// How many classes to list (0 = all)
-    #[arg(long, default_value_t = 25)]
-    pub top: usize,
+    /// How many classes to list (default 25; 0 = all); with --by-path, how many paths (default 5)
+    #[arg(long)]
+    pub top: Option<usize>,
+    /// Compare by normalised retainer path instead of class, without object ids: for snapshots
+    /// of different processes of one program (two pods, before and after a restart); reports
+    /// the paths whose retained size grew, as find-leaks does
+    #[arg(long)]
+    pub by_path: bool,
+    /// With --by-path: report a path only when it grew by at least this much (default 256KiB)
+    #[arg(long, value_parser = parse_size, requires = "by_path")]
+    pub min_leak: Option<u64>,
+    /// With --by-path: report a path only when it grew by at least this share of its size in
+    /// the first snapshot (0.2 = 20%)
+    #[arg(long, default_value_t = crate::bypath::DEFAULT_MIN_RATIO, value_parser = crate::bypath::parse_ratio, requires = "by_path")]
+    pub min_ratio: f64,
+    /// With --by-path: show the full retainer path from the GC root besides the readable one
+    #[arg(long, requires = "by_path")]
+    pub full_path: bool,
     /// Write the report to this file (0600) instead of standard output
     #[arg(long, short)]
     pub output: Option<PathBuf>,
     /// Also write a self-contained HTML report (charts, no network needed) to this file (0600)
-    #[arg(long, value_name = "OUT.html")]
+    #[arg(long, value_name = "OUT.html", conflicts_with = "by_path")]
     pub html: Option<PathBuf>,
 }
 
@@ -792,6 +834,10 @@ pub struct DiffReport {
 }
 
 pub fn diff(args: &DiffArgs, progress: &Progress) -> Result<()> {
+    if args.by_path {
+        return crate::bypath::diff(args, progress);
+    }
+    let top = args.top.unwrap_or(25);
     output::check_outputs(
         &[args.output.as_deref(), args.html.as_deref()],
         &[args.base.as_path(), args.target.as_path()],
@@ -807,8 +853,8 @@ pub fn diff(args: &DiffArgs, progress: &Progress) -> Result<()> {
             .then_with(|| x.key.cmp(&y.key))
     });
     let size_delta = ta.total_size(tg) as i64 - ba.total_size(bg) as i64;
-    if args.top > 0 {
-        classes.truncate(args.top);
+    if top > 0 {
+        classes.truncate(top);
     }
     let report = DiffReport {
         schema_version: SCHEMA_VERSION,
@@ -862,6 +908,6 @@ pub fn diff(args: &DiffArgs, progress: &Progress) -> Result<()> {
     output::emit(args.output.as_deref(), &out)
 }
 
-fn show(p: &Path) -> String {
+pub(crate) fn show(p: &Path) -> String {
     p.display().to_string()
 }

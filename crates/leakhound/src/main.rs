@@ -2,6 +2,7 @@
 
 mod allocstack;
 mod analyze;
+mod bypath;
 mod capture;
 mod describe;
 mod explorer;

@@ -12,6 +12,8 @@ pub enum SchemaKind {
     FindLeaks,
     /// `diff --json`
     Diff,
+    /// `diff --by-path --json` and `find-leaks --by-path --json`
+    ByPath,
     /// `history --json`
     History,
 }
@@ -22,6 +24,7 @@ impl SchemaKind {
             SchemaKind::Analyze => "analyze",
             SchemaKind::FindLeaks => "find-leaks",
             SchemaKind::Diff => "diff",
+            SchemaKind::ByPath => "by-path",
             SchemaKind::History => "history",
         }
     }
@@ -40,6 +43,7 @@ pub fn schema_json(kind: SchemaKind) -> Result<String> {
         SchemaKind::Analyze => schemars::schema_for!(crate::analyze::AnalyzeReport),
         SchemaKind::FindLeaks => schemars::schema_for!(crate::findleaks::LeakReport),
         SchemaKind::Diff => schemars::schema_for!(crate::findleaks::DiffReport),
+        SchemaKind::ByPath => schemars::schema_for!(crate::bypath::ByPathReport),
         SchemaKind::History => schemars::schema_for!(crate::history::Report),
     };
     schema.insert(

@@ -62,7 +62,11 @@ fn assert_refused(files: &[&Path], earlier: &Path, later: &Path) {
     );
     assert!(!error.ends_with('.'), "no trailing full stop: {error}");
     assert!(hint.starts_with("hint: "), "{shown}");
-    for way_out in ["leakhound hunt", "leakhound run --keep-profiler"] {
+    for way_out in [
+        "leakhound hunt",
+        "leakhound run --keep-profiler",
+        "find-leaks --by-path",
+    ] {
         assert!(hint.contains(way_out), "{hint:?} should name {way_out:?}");
     }
 }

@@ -9,7 +9,7 @@ use common::{TempDir, growing_series, leakhound, repo};
 #[test]
 fn committed_schemas_are_current() {
     let mut stale = Vec::new();
-    for kind in ["analyze", "find-leaks", "diff", "history"] {
+    for kind in ["analyze", "find-leaks", "diff", "by-path", "history"] {
         let out = leakhound().args(["schema", kind]).output().unwrap();
         assert!(
             out.status.success(),
@@ -27,7 +27,7 @@ fn committed_schemas_are_current() {
     }
     assert!(
         stale.is_empty(),
-        "docs/schema is stale for {stale:?}; regenerate with:\n  for k in analyze find-leaks diff history; do cargo run -q -p leakhound -- schema $k > docs/schema/$k.json; done\n(and read docs/json.md: removing or renaming a field bumps schema_version)"
+        "docs/schema is stale for {stale:?}; regenerate with:\n  for k in analyze find-leaks diff by-path history; do cargo run -q -p leakhound -- schema $k > docs/schema/$k.json; done\n(and read docs/json.md: removing or renaming a field bumps schema_version)"
     );
 }
 
@@ -162,6 +162,19 @@ fn real_reports_match_their_schemas() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_matches("diff", &out.stdout);
+    let out = leakhound()
+        .args(["find-leaks", "--by-path", "--json", "--min-leak", "1KiB"])
+        .arg(&snaps[0])
+        .arg(&snaps[2])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_matches("by-path", &out.stdout);
 
     // A history as `watch` writes it: samples, an alert without a value.
     let db = dir.path().join("h.db");

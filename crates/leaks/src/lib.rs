@@ -14,6 +14,7 @@
 //!
 //! Nothing here does IO; inputs are parsed and analysed snapshots.
 
+pub mod bypath;
 mod ids;
 mod pattern;
 pub mod readable;
@@ -43,6 +44,8 @@ pub struct Snap<'a> {
 pub enum Error {
     #[error("leak finding needs at least 3 snapshots (base, target, final), got {0}")]
     TooFewSnapshots(usize),
+    #[error("comparing by path needs at least 2 snapshots, got {0}")]
+    TooFewForPaths(usize),
     /// Snapshots (by position, oldest first) without a single object id in common.
     #[error("snapshots {0} and {1} share no object ids: they are not of the same process")]
     Unrelated(usize, usize),

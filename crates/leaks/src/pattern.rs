@@ -79,7 +79,7 @@ fn is_buffer_like(g: &HeapGraph, a: &Analysis, n: NodeIdx) -> bool {
         )
 }
 
-fn is_collection(g: &HeapGraph, a: &Analysis, n: NodeIdx) -> bool {
+pub(crate) fn is_collection(g: &HeapGraph, a: &Analysis, n: NodeIdx) -> bool {
     matches!(
         a.class_name(g, n),
         "Map" | "Set" | "Array" | "Object" | "WeakMap" | "(object elements)" | "(array)"

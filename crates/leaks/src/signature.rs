@@ -39,6 +39,18 @@ pub fn is_data_name(name: &str) -> bool {
 pub type DictCache = std::collections::HashMap<NodeIdx, bool>;
 
 fn edge_token(g: &HeapGraph, from: NodeIdx, e: heapsnap::EdgeIdx, dicts: &mut DictCache) -> String {
+    edge_token_with(g, e, || {
+        *dicts.entry(from).or_insert_with(|| is_dictionary(g, from))
+    })
+}
+
+/// The normalised token of an edge; `dictionary` says (when asked) whether
+/// the edge's source is in dictionary mode.
+pub(crate) fn edge_token_with(
+    g: &HeapGraph,
+    e: heapsnap::EdgeIdx,
+    dictionary: impl FnOnce() -> bool,
+) -> String {
     match g.edge_kind(e) {
         EdgeKind::Element => "[]".to_owned(),
         EdgeKind::Hidden => "{}".to_owned(),
@@ -59,7 +71,7 @@ fn edge_token(g: &HeapGraph, from: NodeIdx, e: heapsnap::EdgeIdx, dicts: &mut Di
             // entry of a cache keyed by session id belongs to one cluster.
             if name.bytes().all(|b| b.is_ascii_digit()) && !name.is_empty()
                 || is_data_name(&name)
-                || *dicts.entry(from).or_insert_with(|| is_dictionary(g, from))
+                || dictionary()
             {
                 "[]".to_owned()
             } else if name.contains(' ') {
