@@ -269,6 +269,48 @@ fn refuse_remote(t: &TargetDef) -> Result<()> {
     }
 }
 
+/// The server's bearer token: the flag, the environment, the config, or its file.
+fn bearer_token(args: &WatchArgs, cfg: &Config) -> Result<Option<String>> {
+    let token = args
+        .bearer_token
+        .clone()
+        .or_else(|| {
+            std::env::var("LEAKHOUND_BEARER_TOKEN")
+                .ok()
+                .filter(|s| !s.is_empty())
+        })
+        .or_else(|| cfg.bearer_token.clone());
+    Ok(match (token, &cfg.bearer_token_file) {
+        (Some(t), _) => Some(t),
+        (None, Some(f)) => Some(
+            std::fs::read_to_string(f)
+                .with_context(|| format!("{}: cannot read the bearer token", f.display()))?
+                .trim()
+                .to_owned(),
+        ),
+        (None, None) => None,
+    })
+}
+
+/// The heap trend's settings: flags first, then the config, then the defaults.
+fn trend_settings(args: &WatchArgs, cfg: &Config) -> TrendSettings {
+    let defaults = TrendSettings::default();
+    TrendSettings {
+        window: args
+            .trend_window
+            .or(cfg.trend.window.map(|d| d.0))
+            .unwrap_or(defaults.window),
+        span: args
+            .trend_span
+            .or(cfg.trend.span.map(|d| d.0))
+            .unwrap_or(defaults.span),
+        options: trend::Options {
+            alpha: cfg.trend.alpha.unwrap_or(defaults.options.alpha),
+            min_points: cfg.trend.min_points.unwrap_or(defaults.options.min_points),
+        },
+    }
+}
+
 pub async fn run(args: &WatchArgs, quiet: bool) -> Result<ExitCode> {
     init_logging(quiet);
     let mut cfg = match &args.config {
@@ -330,60 +372,20 @@ pub async fn run(args: &WatchArgs, quiet: bool) -> Result<ExitCode> {
     for t in &targets {
         refuse_remote(t)?;
     }
-    let token = args
-        .bearer_token
-        .clone()
-        .or_else(|| {
-            std::env::var("LEAKHOUND_BEARER_TOKEN")
-                .ok()
-                .filter(|s| !s.is_empty())
-        })
-        .or_else(|| cfg.bearer_token.clone());
-    let token = match (token, &cfg.bearer_token_file) {
-        (Some(t), _) => Some(t),
-        (None, Some(f)) => Some(
-            std::fs::read_to_string(f)
-                .with_context(|| format!("{}: cannot read the bearer token", f.display()))?
-                .trim()
-                .to_owned(),
-        ),
-        (None, None) => None,
-    };
-    let listen = if args.no_server {
-        None
-    } else {
-        Some(
-            args.listen
-                .clone()
-                .or_else(|| cfg.listen.clone())
-                .unwrap_or_else(|| "127.0.0.1:9464".into()),
-        )
-    };
-    let history = if args.no_history {
-        None
-    } else {
-        Some(
-            args.db
-                .clone()
-                .or_else(|| cfg.history.clone())
-                .unwrap_or_else(|| PathBuf::from("leakhound-history.db")),
-        )
-    };
-    let defaults = TrendSettings::default();
-    let trend = TrendSettings {
-        window: args
-            .trend_window
-            .or(cfg.trend.window.map(|d| d.0))
-            .unwrap_or(defaults.window),
-        span: args
-            .trend_span
-            .or(cfg.trend.span.map(|d| d.0))
-            .unwrap_or(defaults.span),
-        options: trend::Options {
-            alpha: cfg.trend.alpha.unwrap_or(defaults.options.alpha),
-            min_points: cfg.trend.min_points.unwrap_or(defaults.options.min_points),
-        },
-    };
+    let token = bearer_token(args, &cfg)?;
+    let listen = (!args.no_server).then(|| {
+        args.listen
+            .clone()
+            .or_else(|| cfg.listen.clone())
+            .unwrap_or_else(|| "127.0.0.1:9464".into())
+    });
+    let history = (!args.no_history).then(|| {
+        args.db
+            .clone()
+            .or_else(|| cfg.history.clone())
+            .unwrap_or_else(|| PathBuf::from("leakhound-history.db"))
+    });
+    let trend = trend_settings(args, &cfg);
     let allocation = allocation_settings(args, &cfg, &trend)?;
     let names: Vec<String> = targets.iter().map(|t| t.name.clone()).collect();
     let watcher = Watcher::start(WatchOptions {
