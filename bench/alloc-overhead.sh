@@ -6,11 +6,13 @@
 #   none   the app alone (inspector open, nobody attached)
 #   watch  `leakhound watch` attached (heap samples every 5 s)
 #   sites  `leakhound watch --alloc-sites` attached (V8's sampling heap
-#          profiler at its default 32 KiB interval, read every 10 s)
+#          profiler at the default interval, or SAMPLING_INTERVAL bytes;
+#          read every 10 s)
 # Budget: sites costs at most 3% of the throughput of none.
 #
 # Environment: RUNS (3), DURATION of each measurement in seconds (20),
-# CONNECTIONS (10), APP (the Express app), LEAKHOUND (a built binary; else
+# CONNECTIONS (10), SAMPLING_INTERVAL (the default of watch), APP (the
+# Express app), LEAKHOUND (a built binary; else
 # target/release/leakhound is built), NODE (node).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -43,7 +45,7 @@ measure() {
   "$AUTOCANNON" -c "$CONNECTIONS" -d 5 "http://127.0.0.1:$port/" >/dev/null 2>&1   # warm-up
   case $mode in
     watch) "$LEAKHOUND" watch --inspect "$ws" --no-history --no-server --quiet 2>"$OUT/watch.err" & watch=$! ;;
-    sites) "$LEAKHOUND" watch --alloc-sites --inspect "$ws" --no-history --no-server --quiet 2>"$OUT/watch.err" & watch=$! ;;
+    sites) "$LEAKHOUND" watch --alloc-sites ${SAMPLING_INTERVAL:+--alloc-sampling-interval "$SAMPLING_INTERVAL"} --inspect "$ws" --no-history --no-server --quiet 2>"$OUT/watch.err" & watch=$! ;;
   esac
   sleep 2
   "$AUTOCANNON" -c "$CONNECTIONS" -d "$DURATION" -j "http://127.0.0.1:$port/" >"$OUT/$mode-$run.json" 2>/dev/null

@@ -52,7 +52,7 @@ pub struct WatchArgs {
     /// Time between reads of the allocation profile [default: 10s]
     #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
     pub alloc_interval: Option<Duration>,
-    /// Average bytes between allocation samples [default: 32768]
+    /// Average bytes between allocation samples [default: 262144]
     #[arg(long, value_name = "BYTES")]
     pub alloc_sampling_interval: Option<u64>,
     /// One minimum of each site's live bytes per window [default: 3 reads]

@@ -176,7 +176,7 @@ pub struct AllocationConfig {
     pub enabled: bool,
     /// Time between reads of the profile (default 10 s).
     pub interval: Option<Dur>,
-    /// Average bytes between samples (default 32 KiB, V8's default).
+    /// Average bytes between samples (default 256 KiB).
     pub sampling_interval: Option<Bytes>,
     /// One minimum of each site's live bytes per window (default 3 reads).
     pub window: Option<Dur>,
