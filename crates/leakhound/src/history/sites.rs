@@ -109,11 +109,7 @@ fn new_site(stack: &[SiteFrame]) -> SiteHistory {
 
 /// `handleRequest (app.js:9:23) via toString → slice`.
 fn label(h: &SiteHistory) -> String {
-    let mut s = if h.file.is_empty() {
-        h.function.clone()
-    } else {
-        format!("{} ({}:{}:{})", h.function, h.file, h.line, h.column)
-    };
+    let mut s = h.stack.last().map(SiteFrame::label).unwrap_or_default();
     if h.stack.len() > 1 {
         let via: Vec<&str> = h.stack[..h.stack.len() - 1]
             .iter()
