@@ -26,7 +26,18 @@ pub struct SnapshotStats {
     pub bytes: u64,
     pub chunks: u64,
     pub elapsed: Duration,
+    /// The snapshot shows the program between two tasks of its event loop
+    /// (false when the loop stayed busy for [`BOUNDARY_WAIT`] and the
+    /// snapshot was taken wherever the program was).
+    pub between_tasks: bool,
 }
+
+/// How long a capture waits for the target's event loop to reach the end of
+/// its current task before it takes the snapshot anyway.
+pub const BOUNDARY_WAIT: Duration = Duration::from_secs(5);
+
+/// Name of the function the target pauses in (see [`pause_between_tasks`]).
+const BOUNDARY_FUNCTION: &str = "__leakhoundSnapshotPoint";
 
 /// Heap size figures used to warn before a large capture.
 #[derive(Debug, Clone, Copy)]
@@ -57,13 +68,98 @@ pub async fn estimate(session: &Session) -> Result<HeapEstimate> {
 ///
 /// If `on_chunk` fails (disk full, parse error), the capture is abandoned and
 /// its error returned; if the target dies, [`Error::Closed`] is returned.
+///
+/// The snapshot is taken between two tasks of the target's event loop (see
+/// [`pause_between_tasks`]), so that no function of the program is halfway
+/// through its work in it.
 pub async fn take_heap_snapshot<E>(
+    session: &Session,
+    opts: SnapshotOptions,
+    on_chunk: impl FnMut(&[u8]) -> std::result::Result<(), E>,
+    on_progress: impl FnMut(u64, u64),
+) -> Result<std::result::Result<SnapshotStats, E>> {
+    let start = Instant::now();
+    let between_tasks = pause_between_tasks(session, BOUNDARY_WAIT).await?;
+    let result = stream_snapshot(session, opts, on_chunk, on_progress).await;
+    if between_tasks {
+        // Best effort: if the session is gone, V8 resumes the target itself.
+        let _ = session.call("Debugger.resume", json!({})).await;
+        let _ = session.call("Debugger.disable", json!({})).await;
+    }
+    let (bytes, chunks) = match result? {
+        Ok(x) => x,
+        Err(e) => return Ok(Err(e)),
+    };
+    if !opts.keep_profiler_enabled {
+        session.call("HeapProfiler.disable", json!({})).await?;
+    }
+    Ok(Ok(SnapshotStats {
+        bytes,
+        chunks,
+        elapsed: start.elapsed(),
+        between_tasks,
+    }))
+}
+
+/// Pauses the target at the end of its current event-loop task and returns
+/// true, or returns false when it did not get there within `wait`.
+///
+/// The inspector serves a command as soon as the program checks for
+/// interrupts, which may be in the middle of a task: a timer callback that
+/// moved a queue into a local array to retry its items is then caught with
+/// half the queue on its stack, and a growing queue seems to shrink. So the
+/// snapshot point is a `setImmediate` callback that stops in the debugger:
+/// it runs after the current task and its microtasks, and while the target
+/// is paused there the inspector still serves `HeapProfiler` commands.
+/// Pauses that are not ours (a `debugger` statement in the program, which
+/// only stops while a debugger is enabled) are resumed.
+async fn pause_between_tasks(session: &Session, wait: Duration) -> Result<bool> {
+    let mut paused = session.subscribe("Debugger.paused");
+    session.call("Debugger.enable", json!({})).await?;
+    let expr = format!("setImmediate(function {BOUNDARY_FUNCTION}() {{ debugger; }}), undefined");
+    match session.evaluate(&expr, Duration::from_secs(10)).await {
+        Ok(_) => {}
+        // Not a Node.js main thread (no setImmediate): snapshot at once.
+        Err(Error::Protocol { .. }) => {
+            session.call("Debugger.disable", json!({})).await?;
+            return Ok(false);
+        }
+        Err(e) => return Err(e),
+    }
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        let ev = match tokio::time::timeout_at(deadline, paused.recv()).await {
+            Ok(Some(ev)) => ev,
+            Ok(None) => {
+                return Err(Error::Closed {
+                    target: session.target().to_owned(),
+                });
+            }
+            Err(_) => {
+                // With the debugger off, the callback's `debugger` statement
+                // does nothing when it runs later.
+                session.call("Debugger.disable", json!({})).await?;
+                return Ok(false);
+            }
+        };
+        let top = ev
+            .params
+            .pointer("/callFrames/0/functionName")
+            .and_then(Value::as_str);
+        if top == Some(BOUNDARY_FUNCTION) {
+            return Ok(true);
+        }
+        session.call("Debugger.resume", json!({})).await?;
+    }
+}
+
+/// Streams a snapshot through `on_chunk`: (bytes, chunks).
+async fn stream_snapshot<E>(
     session: &Session,
     opts: SnapshotOptions,
     mut on_chunk: impl FnMut(&[u8]) -> std::result::Result<(), E>,
     mut on_progress: impl FnMut(u64, u64),
-) -> Result<std::result::Result<SnapshotStats, E>> {
-    let start = Instant::now();
+) -> Result<std::result::Result<(u64, u64), E>> {
     let mut events = session.subscribe("HeapProfiler.");
     session.call("HeapProfiler.enable", json!({})).await?;
     let mut reply = session.send(
@@ -131,14 +227,7 @@ pub async fn take_heap_snapshot<E>(
             return Ok(Err(e));
         }
     }
-    if !opts.keep_profiler_enabled {
-        session.call("HeapProfiler.disable", json!({})).await?;
-    }
-    Ok(Ok(SnapshotStats {
-        bytes,
-        chunks,
-        elapsed: start.elapsed(),
-    }))
+    Ok(Ok((bytes, chunks)))
 }
 
 /// Asks V8 for a full garbage collection.

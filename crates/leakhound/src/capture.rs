@@ -254,6 +254,12 @@ pub async fn capture(
         Ok(Err(e)) => return Err(e),
         Ok(Ok(s)) => s,
     };
+    if !stats.between_tasks {
+        eprintln!(
+            "note: {target_name}: the event loop stayed busy for {}s, so the snapshot was taken in the middle of a task (objects a function was working on are held by its stack)",
+            inspector::snapshot::BOUNDARY_WAIT.as_secs()
+        );
+    }
     let graph = sink.finish()?;
     Ok((stats.bytes, graph))
 }

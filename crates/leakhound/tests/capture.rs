@@ -126,6 +126,13 @@ impl Proc {
         }
     }
 
+    /// Moves the lines printed so far into the transcript.
+    fn drain(&mut self) {
+        while let Ok(line) = self.lines.try_recv() {
+            self.seen.push(line);
+        }
+    }
+
     /// Whether the process is still running (not exited, not a zombie).
     fn alive(&mut self) -> bool {
         if self.status.is_some() {
@@ -1399,4 +1406,127 @@ fn hunt_startup_timeout_bounds_the_inspector_wait() {
         "{:?}",
         started.elapsed()
     );
+}
+
+/// For each object named `class`, the arrays holding it by an element edge:
+/// (the names of the edges to the array, how many of them it holds).
+fn element_holders(path: &Path, class: &str) -> (usize, Vec<(Vec<String>, usize)>) {
+    let bytes = std::fs::read(path).unwrap();
+    let g = heapsnap::parse_bytes(&bytes).expect("snapshot parses");
+    let wanted: std::collections::HashSet<_> = g
+        .nodes()
+        .filter(|&n| g.name(n) == class && g.node_type_name(n) == "object")
+        .collect();
+    let mut holders = std::collections::HashMap::new();
+    for n in g.nodes() {
+        for e in g.edge_indices(n) {
+            if g.edge_type_name(e) == "element" && wanted.contains(&g.edge_target(e)) {
+                *holders.entry(n).or_insert(0) += 1;
+            }
+        }
+    }
+    let mut names: std::collections::HashMap<_, Vec<String>> = std::collections::HashMap::new();
+    for n in g.nodes() {
+        for e in g.edge_indices(n) {
+            let to = g.edge_target(e);
+            if holders.contains_key(&to) {
+                names
+                    .entry(to)
+                    .or_default()
+                    .push(g.edge_name(e).into_owned());
+            }
+        }
+    }
+    let mut v: Vec<(Vec<String>, usize)> = holders
+        .into_iter()
+        .map(|(n, count)| (names.remove(&n).unwrap_or_default(), count))
+        .collect();
+    v.sort_by_key(|(_, count)| std::cmp::Reverse(*count));
+    (wanted.len(), v)
+}
+
+/// Waits until busy-queue.js has printed `more` new `rounds` lines (it
+/// prints one every 10 rounds): the target is not left paused.
+fn rounds_go_on(node: &mut Proc, more: u32) {
+    node.drain();
+    let last = node
+        .transcript()
+        .lines()
+        .filter_map(|l| l.strip_prefix("[Out] rounds "))
+        .filter_map(|n| n.parse::<u32>().ok())
+        .max()
+        .unwrap_or(0);
+    node.wait_line(Stream::Out, |l| {
+        l.strip_prefix("rounds ")
+            .and_then(|n| n.parse::<u32>().ok())
+            .is_some_and(|n| n >= last + 10 * more)
+    });
+}
+
+/// A timer callback busy three quarters of the time moves its whole queue
+/// to a local array and back: every snapshot must be taken between tasks,
+/// with all 2000 jobs in `queue` and none on the callback's stack. The
+/// callback's `debugger` statement must not leave the target paused.
+#[test]
+fn snapshots_are_taken_between_tasks() {
+    let dir = TempDir::new("cap-boundary");
+    let (mut node, _ws, port) = inspected_node("busy-queue.js", &[]);
+    for i in 0..3 {
+        let name = format!("{i}.heapsnapshot");
+        let out = run(
+            dir.path(),
+            &["snapshot", "--port", &port.to_string(), "-o", &name],
+            LONG,
+        );
+        assert_ok(&out);
+        assert!(
+            !out.stderr.contains("middle of a task"),
+            "the loop is never busy for long:\n{}",
+            out.stderr
+        );
+        let (jobs, holders) = element_holders(&dir.path().join(&name), "QueuedJob");
+        assert_eq!(jobs, 2000, "snapshot {i}");
+        assert_eq!(
+            holders.len(),
+            1,
+            "snapshot {i}: one array holds every job (no half-moved queue): {holders:?}"
+        );
+        assert_eq!(holders[0].1, 2000, "snapshot {i}: {holders:?}");
+        assert!(
+            holders[0].0.iter().any(|n| n == "queue"),
+            "snapshot {i}: the array is `queue`: {holders:?}"
+        );
+    }
+    rounds_go_on(&mut node, 1);
+    assert!(node.alive(), "the target must keep running");
+}
+
+/// A target whose event loop is blocked longer than the capture waits for a
+/// task boundary: the snapshot is taken anyway, with a note, and the target
+/// goes on afterwards (its pending snapshot point does not pause it later).
+#[test]
+fn a_blocked_event_loop_is_snapshotted_mid_task() {
+    let dir = TempDir::new("cap-blocked");
+    let (mut node, _ws, port) = inspected_node("busy-queue.js", &["--block-ms", "8000"]);
+    node.wait_line(Stream::Out, |l| l == "BLOCKING");
+    let out = run(
+        dir.path(),
+        &[
+            "snapshot",
+            "--port",
+            &port.to_string(),
+            "-o",
+            "blocked.heapsnapshot",
+        ],
+        LONG,
+    );
+    assert_ok(&out);
+    assert!(
+        out.stderr.contains("stayed busy for 5s") && out.stderr.contains("in the middle of a task"),
+        "a note says the snapshot is mid-task:\n{}",
+        out.stderr
+    );
+    rounds_go_on(&mut node, 2);
+    assert!(node.alive());
+    assert_good_snapshot(dir.path(), "blocked.heapsnapshot");
 }
