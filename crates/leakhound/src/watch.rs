@@ -313,15 +313,7 @@ fn trend_settings(args: &WatchArgs, cfg: &Config) -> TrendSettings {
 
 pub async fn run(args: &WatchArgs, quiet: bool) -> Result<ExitCode> {
     init_logging(quiet);
-    let mut cfg = match &args.config {
-        Some(p) => Config::read(p)?,
-        None => Config::default(),
-    };
-    merge_webhook(args, &mut cfg)?;
-    cfg.validate().map_err(|e| match &args.config {
-        Some(p) => anyhow::anyhow!("{}: {e}", p.display()),
-        None => anyhow::anyhow!(e),
-    })?;
+    let cfg = read_config(args)?;
     let interval = args
         .interval
         .or(cfg.interval.map(|d| d.0))
@@ -332,37 +324,9 @@ pub async fn run(args: &WatchArgs, quiet: bool) -> Result<ExitCode> {
     let mut targets = config_targets(&cfg, interval);
     let mut launched = None;
     if !args.target.is_empty() {
-        let name = args
-            .name
-            .clone()
-            .unwrap_or_else(|| default_name(&args.target));
-        if targets.iter().any(|t| t.name == name) {
-            bail!(
-                "target {name:?} is also in the configuration file\nhint: pass --name to tell them apart"
-            );
-        }
-        let opts = ResolveOptions {
-            allow_remote: args.target.allow_remote,
-            activate: args.target.activate,
-        };
-        let spec = if args.target.command.is_empty() {
-            args.target.spec().context("no target given")?
-        } else {
-            let t = target::open(&args.target).await?;
-            eprintln!(
-                "leakhound: started {} (pid {})",
-                args.target.command.join(" "),
-                t.pid.unwrap_or(0)
-            );
-            let spec = TargetSpec::WebSocket(t.ws_url.clone());
-            launched = Some(t);
-            spec
-        };
-        targets.push(TargetDef {
-            name,
-            source: Source::Spec { spec, opts },
-            interval,
-        });
+        let (def, started) = command_line_target(args, &targets, interval).await?;
+        targets.push(def);
+        launched = started;
     }
     if targets.is_empty() {
         bail!(
@@ -372,36 +336,14 @@ pub async fn run(args: &WatchArgs, quiet: bool) -> Result<ExitCode> {
     for t in &targets {
         refuse_remote(t)?;
     }
-    let token = bearer_token(args, &cfg)?;
-    let listen = (!args.no_server).then(|| {
-        args.listen
-            .clone()
-            .or_else(|| cfg.listen.clone())
-            .unwrap_or_else(|| "127.0.0.1:9464".into())
-    });
-    let history = (!args.no_history).then(|| {
-        args.db
-            .clone()
-            .or_else(|| cfg.history.clone())
-            .unwrap_or_else(|| PathBuf::from("leakhound-history.db"))
-    });
-    let trend = trend_settings(args, &cfg);
-    let allocation = allocation_settings(args, &cfg, &trend)?;
-    let names: Vec<String> = targets.iter().map(|t| t.name.clone()).collect();
-    let watcher = Watcher::start(WatchOptions {
-        targets,
-        config: cfg.clone(),
-        trend,
-        allocation: allocation.clone(),
-        listen,
-        bearer_token: token.clone(),
-        history: history.clone(),
-        retention: cfg
-            .retention
-            .map(|d| d.0)
-            .unwrap_or(Duration::from_secs(7 * 86_400)),
-    })
-    .await?;
+    let opts = watch_options(args, cfg, targets)?;
+    let names: Vec<String> = opts.targets.iter().map(|t| t.name.clone()).collect();
+    let (token, history, allocation) = (
+        opts.bearer_token.clone(),
+        opts.history.clone(),
+        opts.allocation.clone(),
+    );
+    let watcher = Watcher::start(opts).await?;
     if let Some(addr) = watcher.local_addr() {
         if token.is_none() && !addr.ip().is_loopback() {
             eprintln!("leakhound: warning: serving on {addr} without a bearer token");
@@ -422,31 +364,136 @@ pub async fn run(args: &WatchArgs, quiet: bool) -> Result<ExitCode> {
             a.sampling_interval, a.read_every
         );
     }
+    let child_status = watch_until_stopped(watcher, launched.as_mut()).await?;
+    let code = exit_code(child_status);
+    if let Some(mut t) = launched {
+        t.stop().await;
+    }
+    Ok(code)
+}
 
+/// The configuration file (or the defaults) with the command line's
+/// webhook merged in, validated.
+fn read_config(args: &WatchArgs) -> Result<Config> {
+    let mut cfg = match &args.config {
+        Some(p) => Config::read(p)?,
+        None => Config::default(),
+    };
+    merge_webhook(args, &mut cfg)?;
+    cfg.validate().map_err(|e| match &args.config {
+        Some(p) => anyhow::anyhow!("{}: {e}", p.display()),
+        None => anyhow::anyhow!(e),
+    })?;
+    Ok(cfg)
+}
+
+/// The target given on the command line (beside those of the
+/// configuration file), and the process started for it if it is a command.
+async fn command_line_target(
+    args: &WatchArgs,
+    configured: &[TargetDef],
+    interval: Duration,
+) -> Result<(TargetDef, Option<target::Target>)> {
+    let name = args
+        .name
+        .clone()
+        .unwrap_or_else(|| default_name(&args.target));
+    if configured.iter().any(|t| t.name == name) {
+        bail!(
+            "target {name:?} is also in the configuration file\nhint: pass --name to tell them apart"
+        );
+    }
+    let opts = ResolveOptions {
+        allow_remote: args.target.allow_remote,
+        activate: args.target.activate,
+    };
+    let mut launched = None;
+    let spec = if args.target.command.is_empty() {
+        args.target.spec().context("no target given")?
+    } else {
+        let t = target::open(&args.target).await?;
+        eprintln!(
+            "leakhound: started {} (pid {})",
+            args.target.command.join(" "),
+            t.pid.unwrap_or(0)
+        );
+        let spec = TargetSpec::WebSocket(t.ws_url.clone());
+        launched = Some(t);
+        spec
+    };
+    let def = TargetDef {
+        name,
+        source: Source::Spec { spec, opts },
+        interval,
+    };
+    Ok((def, launched))
+}
+
+/// What the watcher runs with: the command line over the configuration file.
+fn watch_options(args: &WatchArgs, cfg: Config, targets: Vec<TargetDef>) -> Result<WatchOptions> {
+    let bearer_token = bearer_token(args, &cfg)?;
+    let listen = (!args.no_server).then(|| {
+        args.listen
+            .clone()
+            .or_else(|| cfg.listen.clone())
+            .unwrap_or_else(|| "127.0.0.1:9464".into())
+    });
+    let history = (!args.no_history).then(|| {
+        args.db
+            .clone()
+            .or_else(|| cfg.history.clone())
+            .unwrap_or_else(|| PathBuf::from("leakhound-history.db"))
+    });
+    let trend = trend_settings(args, &cfg);
+    let allocation = allocation_settings(args, &cfg, &trend)?;
+    let retention = cfg
+        .retention
+        .map(|d| d.0)
+        .unwrap_or(Duration::from_secs(7 * 86_400));
+    Ok(WatchOptions {
+        targets,
+        config: cfg,
+        trend,
+        allocation,
+        listen,
+        bearer_token,
+        history,
+        retention,
+    })
+}
+
+/// Runs the watcher until SIGINT, SIGTERM or the exit of the app it
+/// started; returns the app's exit status in the last case.
+async fn watch_until_stopped(
+    watcher: Watcher,
+    launched: Option<&mut target::Target>,
+) -> Result<Option<std::process::ExitStatus>> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut sigint = signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?;
     let mut sigterm = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
     let mut child_status = None;
-    {
-        let child = launched.as_mut().and_then(|t| t.child.as_mut());
-        let shutdown = async {
-            let exited = async {
-                match child {
-                    Some(l) => l.child.wait().await.ok(),
-                    None => std::future::pending().await,
-                }
-            };
-            tokio::select! {
-                _ = sigint.recv() => {}
-                _ = sigterm.recv() => {}
-                s = exited => child_status = s,
+    let child = launched.and_then(|t| t.child.as_mut());
+    let shutdown = async {
+        let exited = async {
+            match child {
+                Some(l) => l.child.wait().await.ok(),
+                None => std::future::pending().await,
             }
         };
-        watcher.run(shutdown).await?;
-    }
-    // 1 and 2 are leakhound's own (leak found, error): an app that failed
-    // is 3, whatever its own status was (said on stderr).
-    let code = match child_status {
+        tokio::select! {
+            _ = sigint.recv() => {}
+            _ = sigterm.recv() => {}
+            s = exited => child_status = s,
+        }
+    };
+    watcher.run(shutdown).await?;
+    Ok(child_status)
+}
+
+/// 1 and 2 are leakhound's own (leak found, error): an app that failed is
+/// 3, whatever its own status was (said on stderr).
+fn exit_code(child_status: Option<std::process::ExitStatus>) -> ExitCode {
+    match child_status {
         Some(s) if s.success() => {
             eprintln!("leakhound: the app exited ({s})");
             ExitCode::SUCCESS
@@ -456,11 +503,7 @@ pub async fn run(args: &WatchArgs, quiet: bool) -> Result<ExitCode> {
             ExitCode::from(3)
         }
         None => ExitCode::SUCCESS,
-    };
-    if let Some(mut t) = launched {
-        t.stop().await;
     }
-    Ok(code)
 }
 
 #[cfg(test)]
