@@ -73,14 +73,30 @@ pub struct HuntArgs {
 async fn listening_ports(session: &Session) -> Result<Vec<u16>> {
     const EXPR: &str = "(() => { const ports = []; for (const h of process._getActiveHandles()) { try { if (h && h.listening && typeof h.address === 'function') { const a = h.address(); if (a && a.port) ports.push(a.port); } } catch (e) {} } return ports; })()";
     let v = session.evaluate(EXPR, Duration::from_secs(5)).await?;
-    Ok(v.as_array()
+    let mut ports: Vec<u16> = v
+        .as_array()
         .map(|a| {
             a.iter()
                 .filter_map(|p| p.as_u64())
                 .map(|p| p as u16)
                 .collect()
         })
-        .unwrap_or_default())
+        .unwrap_or_default();
+    // One port bound on IPv4 and IPv6 is one server.
+    ports.sort_unstable();
+    ports.dedup();
+    Ok(ports)
+}
+
+/// The refusal to guess between several listening ports: loading the
+/// wrong one (a metrics or admin server, an in-process stub) would report
+/// no leak.
+fn several_ports(ports: &[u16], path: &str) -> String {
+    let list: Vec<String> = ports.iter().map(u16::to_string).collect();
+    format!(
+        "the app listens on ports {}; leakhound cannot tell which one serves the requests to load\nhint: pass --url http://127.0.0.1:PORT{path} with the port of the service's API",
+        list.join(", ")
+    )
 }
 
 struct Url {
@@ -138,13 +154,23 @@ async fn resolve_url(args: &HuntArgs, session: &Session, started: bool) -> Resul
             Duration::from_secs(2)
         };
     loop {
-        let ports = listening_ports(session).await?;
-        if let Some(&port) = ports.first() {
-            return Ok(Some(Url {
-                host: "127.0.0.1".into(),
-                port,
-                path,
-            }));
+        let mut ports = listening_ports(session).await?;
+        if !ports.is_empty() {
+            // A second server (an admin or metrics port) may follow the first.
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            ports = listening_ports(session).await?;
+        }
+        match ports.as_slice() {
+            [] => {}
+            &[port] => {
+                return Ok(Some(Url {
+                    host: "127.0.0.1".into(),
+                    port,
+                    path,
+                }));
+            }
+            _ if optional => return Ok(None),
+            many => bail!("{}", several_ports(many, &path)),
         }
         if Instant::now() >= deadline {
             if optional {

@@ -209,6 +209,45 @@ fn stateless_service_is_not_a_leak() {
     assert_no_leak("control-stateless.js");
 }
 
+/// A service with a second server (metrics) is not loaded on a guessed port:
+/// hunt names both ports and asks for --url.
+#[test]
+fn several_ports_ask_for_url() {
+    let dir = TempDir::new("hunt-ports");
+    let out = leakhound()
+        .args(["hunt", "--quiet", "--json", "--out-dir"])
+        .arg(dir.path())
+        .arg("--")
+        .arg("node")
+        .arg(repo().join("fixtures/apps/two-ports.js"))
+        .output()
+        .expect("run leakhound hunt");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let ports: Vec<&str> = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("api on "))
+        .expect("the app's line")
+        .split(", metrics on ")
+        .collect();
+    assert!(
+        stderr.contains(&format!(
+            "the app listens on ports {}; leakhound cannot tell which one serves the requests to load",
+            {
+                let mut p = ports.clone();
+                p.sort_by_key(|p| p.parse::<u16>().unwrap());
+                p.join(", ")
+            }
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("hint: pass --url http://127.0.0.1:PORT/"),
+        "{stderr}"
+    );
+    assert!(out.stdout.is_empty());
+}
+
 /// More snapshots: every one is kept and the holder is followed through all.
 #[test]
 fn four_snapshots() {

@@ -1163,7 +1163,7 @@ impl Describe<'_, '_> {
         f.readable = readable::readable(g, a, self.scripts, path, f.holder_pos);
         let sample: Vec<NodeIdx> = f.roots.iter().take(64).copied().collect();
         f.pattern = pattern::classify(g, a, path, f.holder_pos, &f.readable, &sample, &f.folds);
-        f.code = pattern::code_locations(g, a, path, f.holder_pos, &sample);
+        f.code = pattern::code_locations(g, a, self.scripts, path, f.holder_pos, &sample);
     }
 
     /// As find-leaks describes an object that grew.
@@ -1182,6 +1182,6 @@ impl Describe<'_, '_> {
         f.named = Some(f.representative);
         f.holder = None;
         f.pattern = pattern::classify_growing(g, a, path, &f.readable, f.representative);
-        f.code = pattern::code_locations(g, a, path, last_step.map(|i| i + 1), &[]);
+        f.code = pattern::code_locations(g, a, self.scripts, path, last_step.map(|i| i + 1), &[]);
     }
 }

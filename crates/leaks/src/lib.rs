@@ -546,7 +546,7 @@ impl Ctx<'_, '_> {
         c.named = name_pos.filter(|&i| i > 0).map(|i| path[i].from);
         c.readable = readable::readable(g, a, self.scripts, path, c.holder_pos);
         c.pattern = pattern::classify(g, a, path, c.holder_pos, &c.readable, &c.roots, &c.folds);
-        c.code = pattern::code_locations(g, a, path, c.holder_pos, &c.roots);
+        c.code = pattern::code_locations(g, a, self.scripts, path, c.holder_pos, &c.roots);
     }
 
     /// Whether an object (by id) is a candidate: new since the base and
@@ -743,7 +743,8 @@ fn growing_objects(ctx: &Ctx<'_, '_>) -> Vec<Growing> {
                 },
             };
             let pattern = pattern::classify_growing(g, a, &path, &readable, node);
-            let code = pattern::code_locations(g, a, &path, last_step.map(|i| i + 1), &[]);
+            let code =
+                pattern::code_locations(g, a, ctx.scripts, &path, last_step.map(|i| i + 1), &[]);
             Growing {
                 node,
                 sizes,

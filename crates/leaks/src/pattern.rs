@@ -3,7 +3,7 @@
 use analysis::{Analysis, PathStep};
 use heapsnap::{EdgeKind, HeapGraph, NodeIdx, NodeKind};
 
-use crate::readable::{self, AnchorKind, Readable};
+use crate::readable::{self, AnchorKind, Readable, Scripts};
 use crate::signature;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
@@ -34,7 +34,7 @@ impl Pattern {
     pub fn advice(self) -> &'static str {
         match self {
             Pattern::EventListener => {
-                "Remove the listener when its owner is done (emitter.off / removeListener; target.removeEventListener for an EventTarget or AbortSignal, or add it with { signal } of a per-request AbortController), register it once instead of per request, or use once; watch emitter.listenerCount(event)."
+                "Remove the listener when its owner is done (emitter.off / removeListener; target.removeEventListener for an EventTarget or AbortSignal, or add it with { signal } of a per-request AbortController), register it once instead of per request, or use once; watch emitter.listenerCount(event). A subscription or a registered callback (an RxJS subscribe, an axios interceptor) is the same: keep what registering returns and unsubscribe or eject it when done."
             }
             Pattern::Timer => {
                 "Keep the handle and clearInterval/clearTimeout it when the work ends; call timer.unref() for background timers; do not create an interval per request."
@@ -59,12 +59,68 @@ impl Pattern {
 }
 
 /// Names of edges that lead into listener registries: EventEmitter's
-/// `_events`, EventTarget's `kEvents` map.
+/// `_events`, EventTarget's `kEvents` map, and the lists where other
+/// libraries keep registered callbacks (an RxJS Subject's `observers`, an
+/// axios interceptor manager's `handlers`, component-emitter's
+/// `_callbacks`).
 fn is_listener_edge(name: &str) -> bool {
     matches!(
         name,
-        "_events" | "<symbol kEvents>" | "<symbol kHandlers>" | "listeners" | "_listeners"
+        "_events"
+            | "<symbol kEvents>"
+            | "<symbol kHandlers>"
+            | "listeners"
+            | "_listeners"
+            | "observers"
+            | "_observers"
+            | "subscribers"
+            | "_subscribers"
+            | "handlers"
+            | "_handlers"
+            | "callbacks"
+            | "_callbacks"
     )
+}
+
+/// Whether `r` holds a function within `depth` property steps: a
+/// subscriber keeps its `next` callback a few objects down
+/// (`SafeSubscriber.destination.partialObserver.next`).
+fn holds_function(g: &HeapGraph, r: NodeIdx, depth: u32) -> bool {
+    !callbacks_within(g, r, depth).is_empty()
+}
+
+/// The functions `r` holds at the fewest property steps (at most `depth`),
+/// breadth first, a few objects per level; not through its prototype (a
+/// class's methods are not what it was given).
+fn callbacks_within(g: &HeapGraph, r: NodeIdx, depth: u32) -> Vec<NodeIdx> {
+    let mut frontier = vec![r];
+    for _ in 0..depth {
+        let (mut found, mut next) = (Vec::new(), Vec::new());
+        for &n in &frontier {
+            for e in g.edge_indices(n).take(32) {
+                if g.edge_kind(e) != EdgeKind::Property
+                    || matches!(
+                        g.edge_name_str(e),
+                        Some("__proto__" | "constructor" | "prototype")
+                    )
+                {
+                    continue;
+                }
+                let t = g.edge_target(e);
+                match g.kind(t) {
+                    NodeKind::Closure => found.push(t),
+                    NodeKind::Object => next.push(t),
+                    _ => {}
+                }
+            }
+        }
+        if !found.is_empty() || next.is_empty() {
+            return found;
+        }
+        next.truncate(64);
+        frontier = next;
+    }
+    Vec::new()
 }
 
 fn is_timer_class(class: &str) -> bool {
@@ -103,10 +159,22 @@ fn in_listener_registry(
     roots: &[NodeIdx],
 ) -> bool {
     let from = holder_pos.map_or(0, |h| h.saturating_sub(3));
-    let registry = path[from..]
-        .iter()
-        .take(8)
-        .any(|s| g.edge_name_str(s.edge).is_some_and(is_listener_edge));
+    let h = holder_pos.unwrap_or(0);
+    // A registry on the way to a function's scope that holds the leak (the
+    // SIGTERM listener whose module scope keeps `lastQuote`) is only the
+    // route: the holder is that scope's variable, not a registry entry.
+    let mut registry = false;
+    for (i, s) in path.iter().enumerate().skip(from).take(8) {
+        let name = g.edge_name_str(s.edge);
+        if name.is_some_and(is_listener_edge) {
+            registry = true;
+        } else if registry
+            && i < h
+            && (name == Some("context") || g.edge_kind(s.edge) == EdgeKind::Context)
+        {
+            registry = false;
+        }
+    }
     // In a registry: functions, or records holding one (eventemitter3's
     // `EE {fn, context, once}`).
     // A listener array made after the base (an emitter that had one
@@ -122,12 +190,7 @@ fn in_listener_registry(
         g.kind(r) == NodeKind::Closure
             || is_listener_array(r)
             || a.class_name(g, r) == "Listener"
-            || g.edge_indices(r).any(|e| {
-                matches!(
-                    g.edge_name_str(e),
-                    Some("listener" | "callback" | "handler" | "fn")
-                ) && g.kind(g.edge_target(e)) == NodeKind::Closure
-            })
+            || holds_function(g, r, 3)
     });
     // Listener records (EventTarget's `Listener`, a polyfill's
     // `{listener, once, next}`) are listeners wherever they are kept;
@@ -270,12 +333,14 @@ pub fn classify_growing(
 /// specific first: the leaked objects themselves when they are closures or
 /// instances of a class (where they are made), closures they hold
 /// (listener and timer callbacks), then where they are stored: the holder's
-/// class or the function that owns the holder. Closures the GC-root path
+/// class or the function that owns the holder; the application's own code
+/// before its dependencies'. Closures the GC-root path
 /// merely passes through (a SIGTERM handler, `node:timers`) are not listed:
 /// they change from run to run and say nothing about the leak.
 pub fn code_locations(
     g: &HeapGraph,
     a: &Analysis,
+    scripts: &Scripts,
     path: &[PathStep],
     holder_pos: Option<usize>,
     roots: &[NodeIdx],
@@ -294,9 +359,16 @@ pub fn code_locations(
         if g.kind(r) == NodeKind::Closure {
             continue;
         }
+        let before = out.len();
         for e in g.edge_indices(r) {
             let t = g.edge_target(e);
             if g.kind(t) == NodeKind::Closure && g.edge_kind(e) != EdgeKind::Weak {
+                push(t, &mut out);
+            }
+        }
+        // A subscriber keeps its callback a few objects down.
+        if out.len() == before {
+            for t in callbacks_within(g, r, 3) {
                 push(t, &mut out);
             }
         }
@@ -328,6 +400,14 @@ pub fn code_locations(
             }
         }
     }
+    // The user's own code before a library's (`node_modules`, `node:`):
+    // that is where the fix goes.
+    out.sort_by_key(|&n| scripts.of(g, n).is_some_and(|f| is_library(&f)));
     out.truncate(4);
     out
+}
+
+/// Whether a script is a dependency's or Node's, not the application's.
+fn is_library(file: &str) -> bool {
+    file.contains("/node_modules/") || file.starts_with("node:")
 }

@@ -306,6 +306,17 @@ fn access(g: &HeapGraph, a: &Analysis, path: &[PathStep], i: usize) -> String {
     }
 }
 
+/// Whether the object `path[i]` leaves is held by a module variable (the
+/// step before it). Such a variable names a function the way its user's
+/// code does (`inventory.interceptors`, not the name axios gave the
+/// function it returns, `wrap`), so it is the anchor rather than the
+/// function's own name.
+fn held_by_module_variable(g: &HeapGraph, a: &Analysis, path: &[PathStep], i: usize) -> bool {
+    i.checked_sub(1).map(|j| path[j]).is_some_and(|prev| {
+        g.edge_kind(prev.edge) == EdgeKind::Context && is_module_context(g, a, prev.from)
+    })
+}
+
 /// Whether `path[i].from` is a meaningful anchor; returns it.
 fn anchor_at(
     g: &HeapGraph,
@@ -351,6 +362,9 @@ fn anchor_at(
     }
     let fname = named_function(g, s.from)?;
     if matches!(name.as_ref(), "prototype" | "__proto__" | "constructor") {
+        return None;
+    }
+    if held_by_module_variable(g, a, path, i) {
         return None;
     }
     Some(Anchor {
@@ -508,6 +522,14 @@ fn name_at(
         }
         let text = access(g, a, path, i);
         let named = !text.is_empty() && !text.starts_with('(');
+        if named
+            && named_function(g, path[i].from).is_some()
+            && held_by_module_variable(g, a, path, i)
+        {
+            // A function's static, the variable holding the function next.
+            accesses.push(text);
+            continue;
+        }
         if let Some((found, budget)) = &mut by_class {
             // Past an object with a class, only a variable a couple of named
             // steps away may still name the holder.

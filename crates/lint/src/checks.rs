@@ -90,6 +90,7 @@ impl<'s, 'a> Checker<'s, 'a> {
             match node.kind() {
                 AstKind::CallExpression(call) => {
                     self.check_listener(id, call);
+                    self.check_subscription(id, call);
                     self.check_interval(id, call);
                     self.check_global_push(id, call);
                 }
@@ -219,6 +220,42 @@ impl<'s, 'a> Checker<'s, 'a> {
             .unwrap_or_else(|| "an event".to_owned());
         let msg = format!(
             "listener for {ev} is added to long-lived `{receiver}` {} and never removed (runtime pattern: event_listener)",
+            self.every_call(id)
+        );
+        self.hit(Rule::EventListenerInHandler, call.span, msg);
+    }
+
+    /// A registration whose only handle is dropped: `subject$.subscribe(cb)`
+    /// or axios's `client.interceptors.request.use(fn)` as a statement, on a
+    /// long-lived receiver, where it runs repeatedly. The Subscription (the
+    /// interceptor's id) is what unsubscribes (ejects) it; without it
+    /// nothing can. `subject$.pipe(take(1)).subscribe()` is not flagged:
+    /// its receiver is a new observable, not the long-lived one.
+    fn check_subscription(&mut self, id: NodeId, call: &CallExpression<'a>) {
+        let Some((recv, method)) = method_call(call) else {
+            return;
+        };
+        let receiver = self.text(recv.span());
+        let interceptor = method == "use"
+            && (receiver.ends_with("interceptors.request")
+                || receiver.ends_with("interceptors.response"));
+        if !(method == "subscribe" || interceptor) || call.arguments.is_empty() {
+            return;
+        }
+        let statement = matches!(
+            self.fs.nodes().kind(self.fs.parent(id)),
+            AstKind::ExpressionStatement(_)
+        );
+        if !statement || !self.fs.runs_at(id).repeated || self.long_lived_root(recv, id).is_none() {
+            return;
+        }
+        let (what, handle, undo) = if interceptor {
+            ("interceptor", "id", "ejected")
+        } else {
+            ("subscription", "Subscription", "unsubscribed")
+        };
+        let msg = format!(
+            "{what} is added to long-lived `{receiver}` {} and its {handle} is dropped, so it is never {undo} (runtime pattern: event_listener)",
             self.every_call(id)
         );
         self.hit(Rule::EventListenerInHandler, call.span, msg);

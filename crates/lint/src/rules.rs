@@ -110,7 +110,10 @@ the listener keeps everything its closure captured: this is the runtime pattern 
 EventTarget's `kEvents`). Fix it by removing the listener when the work ends (`off`/`removeListener`/\
 `removeEventListener`, in a `finally` or on the response's `close`), by adding it with `once` or \
 `{ once: true }` when the event is sure to fire, with `{ signal }` of a per-request AbortController, or \
-by registering it once at start-up.",
+by registering it once at start-up. A subscription to a long-lived RxJS subject (`config$.subscribe(cb)`) \
+and an axios interceptor (`client.interceptors.request.use(fn)`) added per call with the returned \
+Subscription or id dropped are the same leak (held by `config$.observers`, `client.interceptors.request.handlers`): \
+keep what registering returns and unsubscribe or eject it when done.",
                 bad: "const bus = new EventEmitter();\nfunction handle(req) {\n  bus.on('reload', () => refresh(req));\n}",
                 fixed: "const bus = new EventEmitter();\nfunction handle(req, res) {\n  const onReload = () => refresh(req);\n  bus.on('reload', onReload);\n  res.once('close', () => bus.off('reload', onReload));\n}",
             },

@@ -109,6 +109,14 @@ const REALWORLD: &[(&str, Option<(Rule, u32)>)] = &[
         "buffer-subarray/leak.js",
         Some((Rule::UnboundedCollection, 39)),
     ),
+    (
+        "axios-interceptors/leak.js",
+        Some((Rule::EventListenerInHandler, 44)),
+    ),
+    (
+        "rxjs-subscriptions/leak.js",
+        Some((Rule::EventListenerInHandler, 34)),
+    ),
     ("closure-chain/leak.js", Some((Rule::ClosureChain, 34))),
     (
         "winston-child-chain/leak.js",
@@ -125,6 +133,7 @@ const REALWORLD: &[(&str, Option<(Rule, u32)>)] = &[
     ("shimmer-wrap-per-request/leak.js", None), // a wrapper per request around a method
     ("node-cron-global-tasks/leak.js", None), // stop() leaves the task registered
     ("sentry-global-event-processors/leak.js", None), // a global processor per request
+    ("lodash-memoize/leak.js", None),  // a memoize key unique per request
     ("two-leaks/fixed.js", None),
 ];
 

@@ -49,6 +49,42 @@ fn listener_at_startup_and_process_signals_are_clean() {
 }
 
 #[test]
+fn subscription_or_interceptor_per_request_is_flagged() {
+    for body in [
+        "config$.subscribe((c) => { view.theme = c.theme; });",
+        "api.interceptors.request.use((c) => { c.headers.id = req.id; return c; });",
+    ] {
+        let src = format!(
+            "{HANDLER}const config$ = new (require('rxjs').BehaviorSubject)({{}});\nconst api = require('axios').create();\nserve((req, res) => {{\n  const view = {{}};\n  {body}\n}});\n"
+        );
+        assert_eq!(
+            findings(&src),
+            vec![(Rule::EventListenerInHandler, 6)],
+            "{body}"
+        );
+    }
+}
+
+#[test]
+fn subscription_idioms_are_clean() {
+    for body in [
+        "const sub = config$.subscribe((c) => c); res.on('close', () => sub.unsubscribe());",
+        "config$.pipe(take(1)).subscribe((c) => c);", // completes after one value
+        "const id = api.interceptors.request.use((c) => c); res.on('close', () => api.interceptors.request.eject(id));",
+        "of(req).subscribe((r) => r);", // a new observable per request
+        "subs.add(config$.subscribe((c) => c));", // kept somewhere
+    ] {
+        clean(&format!(
+            "{HANDLER}const {{ BehaviorSubject, of, take }} = require('rxjs');\nconst config$ = new BehaviorSubject({{}});\nconst api = require('axios').create();\nserve((req, res) => {{\n  const subs = [];\n  {body}\n}});\n"
+        ));
+    }
+    // Subscribing once at start-up is how a subject is meant to be used.
+    clean(
+        "const { Subject } = require('rxjs');\nconst s = new Subject();\ns.subscribe((x) => x);\n",
+    );
+}
+
+#[test]
 fn listener_on_singleton_member_is_flagged() {
     let src = "class Client {\n  constructor() { this.life = new AbortController(); }\n  call(x) {\n    this.life.signal.addEventListener('abort', () => x);\n  }\n}\nconst client = new Client();\nmodule.exports = (req) => client.call(req);\n";
     assert_eq!(findings(src), vec![(Rule::EventListenerInHandler, 4)]);
