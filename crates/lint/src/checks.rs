@@ -59,7 +59,7 @@ struct Removal {
 }
 
 pub struct Checker<'s, 'a> {
-    fs: FileScope<'s, 'a>,
+    pub fs: FileScope<'s, 'a>,
     source: &'a str,
     removals: Vec<Removal>,
     cleared_members: Vec<String>,
@@ -262,7 +262,7 @@ impl<'s, 'a> Checker<'s, 'a> {
     }
 
     /// "on every call of f()" / "on every call".
-    fn every_call(&self, id: NodeId) -> String {
+    pub fn every_call(&self, id: NodeId) -> String {
         let Some(f) = self.fs.enclosing_function(id) else {
             return "on every call".to_owned();
         };
@@ -568,7 +568,8 @@ impl<'s, 'a> Checker<'s, 'a> {
         self.hit(Rule::UnboundedCollection, span, msg);
     }
 
-    fn collection_use(&self, ref_node: NodeId, kind: Collection) -> Use {
+    /// What one reference to a collection does with it.
+    pub fn collection_use(&self, ref_node: NodeId, kind: Collection) -> Use {
         let nodes = self.fs.nodes();
         let parent = self.fs.parent(ref_node);
         match nodes.kind(parent) {
@@ -845,7 +846,7 @@ enum HandleUse {
     Escapes,
 }
 
-enum Use {
+pub enum Use {
     Add(NodeId, Span, &'static str),
     Bound,
     Escape,
@@ -853,7 +854,7 @@ enum Use {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Collection {
+pub enum Collection {
     Map,
     Set,
     Array,
@@ -861,7 +862,7 @@ enum Collection {
 }
 
 impl Collection {
-    fn noun(self) -> &'static str {
+    pub fn noun(self) -> &'static str {
         match self {
             Collection::Map => "Map",
             Collection::Set => "Set",
@@ -871,7 +872,7 @@ impl Collection {
     }
 }
 
-fn collection_kind(init: &Expression) -> Option<Collection> {
+pub fn collection_kind(init: &Expression) -> Option<Collection> {
     match init.get_inner_expression() {
         Expression::NewExpression(n) => match callee_name(&n.callee)? {
             "Map" => Some(Collection::Map),

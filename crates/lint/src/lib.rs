@@ -5,6 +5,9 @@
 
 mod checks;
 pub mod config;
+mod imports;
+mod modules;
+mod project;
 mod rules;
 pub mod sarif;
 mod scope;
@@ -14,13 +17,14 @@ mod walk;
 use std::path::{Path, PathBuf};
 
 use oxc::allocator::Allocator;
-use oxc::parser::{ParseOptions, Parser};
+use oxc::parser::{ParseOptions, Parser, ParserReturn};
 use oxc::semantic::SemanticBuilder;
 use oxc::span::SourceType;
 use rayon::prelude::*;
 use serde::Serialize;
 
 pub use config::Config;
+use project::Project;
 pub use rules::{Explanation, Rule, Severity};
 
 /// One problem found in a file.
@@ -95,7 +99,17 @@ pub enum Error {
 /// node_modules unless the config says otherwise), in parallel.
 pub fn lint_paths(paths: &[PathBuf], config: &Config) -> Result<Report, Error> {
     let files = walk::source_files(paths, config)?;
-    let results: Vec<FileResult> = files.par_iter().map(|p| lint_file(p, config)).collect();
+    let project = Project::new(paths, config);
+    let mut results: Vec<FileResult> = files
+        .par_iter()
+        .map(|p| lint_file_in(p, config, &project))
+        .collect();
+    // Every linted file has told the project what it exports: judge the
+    // calls into other modules.
+    results
+        .par_iter_mut()
+        .zip(&files)
+        .for_each(|(r, p)| imports::finish(r, &p.display().to_string(), config, &project));
     let mut report = Report {
         files: files.len(),
         ..Report::default()
@@ -115,24 +129,34 @@ pub struct FileResult {
     pub suppressed: usize,
     pub error: Option<FileError>,
     pub warnings: Vec<Warning>,
+    /// Calls into relative modules, judged once every file is linted.
+    pending: Option<imports::Pending>,
 }
 
 /// Reads and lints one file.
 pub fn lint_file(path: &Path, config: &Config) -> FileResult {
+    let project = Project::new(&[path.to_owned()], config);
+    let mut r = lint_file_in(path, config, &project);
+    imports::finish(&mut r, &path.display().to_string(), config, &project);
+    r
+}
+
+fn lint_file_in(path: &Path, config: &Config, project: &Project) -> FileResult {
     let display = path.display().to_string();
-    match std::fs::read(path) {
-        Ok(bytes) => match String::from_utf8(bytes) {
-            Ok(source) => lint_source(&display, &source, config),
-            Err(_) => FileResult {
-                error: Some(file_error(&display, "not UTF-8 text")),
-                ..FileResult::default()
-            },
-        },
+    match read_source(path, &display) {
+        Ok(source) => lint_source_in(&display, &source, config, project),
         Err(e) => FileResult {
-            error: Some(file_error(&display, &format!("cannot read: {e}"))),
+            error: Some(e),
             ..FileResult::default()
         },
     }
+}
+
+/// A file's text, or the `FileError` saying why there is none.
+fn read_source(path: &Path, display: &str) -> Result<String, FileError> {
+    let bytes =
+        std::fs::read(path).map_err(|e| file_error(display, &format!("cannot read: {e}")))?;
+    String::from_utf8(bytes).map_err(|_| file_error(display, "not UTF-8 text"))
 }
 
 fn file_error(path: &str, message: &str) -> FileError {
@@ -155,17 +179,33 @@ pub fn source_type(path: &str) -> Option<SourceType> {
     })
 }
 
-/// Lints one file's text; `path` is only used in findings and to pick the dialect.
-pub fn lint_source(path: &str, source: &str, config: &Config) -> FileResult {
+/// Parses a file's text in the dialect its path names.
+fn parse<'a>(allocator: &'a Allocator, path: &str, source: &'a str) -> ParserReturn<'a> {
     let st = source_type(path).unwrap_or_else(SourceType::cjs);
-    let allocator = Allocator::default();
     let options = ParseOptions {
         allow_return_outside_function: true,
         ..ParseOptions::default()
     };
-    let parsed = Parser::new(&allocator, source, st)
+    Parser::new(allocator, source, st)
         .with_options(options)
-        .parse();
+        .parse()
+}
+
+/// Lints one file's text; `path` is used in findings, to pick the dialect and
+/// to find the relative modules the file imports.
+pub fn lint_source(path: &str, source: &str, config: &Config) -> FileResult {
+    let project = Project::new(&[PathBuf::from(path)], config);
+    let mut r = lint_source_in(path, source, config, &project);
+    if let Some(p) = r.pending.as_mut() {
+        p.keep_text(source);
+    }
+    imports::finish(&mut r, path, config, &project);
+    r
+}
+
+fn lint_source_in(path: &str, source: &str, config: &Config, project: &Project) -> FileResult {
+    let allocator = Allocator::default();
+    let parsed = parse(&allocator, path, source);
     let lines = LineIndex::new(source);
     if let Some(d) = parsed
         .diagnostics
@@ -191,14 +231,17 @@ pub fn lint_source(path: &str, source: &str, config: &Config) -> FileResult {
         .with_build_nodes(true)
         .build(&parsed.program)
         .semantic;
-    let fs = scope::FileScope::new(&semantic);
-    let hits = checks::Checker::new(fs, source).run();
-    let sup = suppress::Suppressions::parse(path, source, &parsed.program.comments, &lines);
+    let checker = checks::Checker::new(scope::FileScope::new(&semantic), source);
+    let comments = &parsed.program.comments;
+    let sup = suppress::Suppressions::parse(path, source, comments, &lines);
+    let here = project::normal(Path::new(path));
+    project.register(here.clone(), modules::stores(&checker));
     let mut out = FileResult {
         warnings: sup.warnings.clone(),
+        pending: imports::pending(&checker, comments, here, &lines, &sup),
         ..FileResult::default()
     };
-    for h in hits {
+    for h in checker.run() {
         let severity = config.severity(h.rule);
         let (line, column) = lines.position(h.span.start);
         if severity == Severity::Off {

@@ -137,9 +137,13 @@ function that runs once) is added to by code that runs per request, and nothing 
 removes an entry, clears it, or checks its size: it grows with the traffic until the process runs \
 out of memory. This is the runtime pattern `unbounded_collection` (`leakhound hunt`: \"unbounded \
 Map/Set/Array cache\"). Libraries count too: an `LRUCache` without `max`/`maxSize` and a `NodeCache` \
-without a TTL or `maxKeys` are unbounded. Fix it by deleting entries when their owner is done, by \
-bounding the collection (evict the oldest when `size` passes a limit, an LRU with a maximum, a TTL), \
-or by keying it with a WeakMap so entries die with their keys.",
+without a TTL or `maxKeys` are unbounded. The collection may live in another module: when per-request \
+code calls a function imported from a relative module (`openSession` of `require('./lib/sessions')`) \
+that adds to a module-level collection there, the module removes entries only in other exported \
+functions (`closeSession`), and no file of the package mentions those, the call is flagged. Fix it by \
+deleting entries when their owner is done (call the remover), by bounding the collection (evict the \
+oldest when `size` passes a limit, an LRU with a maximum, a TTL), or by keying it with a WeakMap so \
+entries die with their keys.",
                 bad: "const seen = new Map();\nfunction handle(req) {\n  seen.set(req.id, { at: Date.now(), url: req.url });\n}",
                 fixed: "const seen = new Map();\nconst MAX = 1000;\nfunction handle(req) {\n  seen.set(req.id, { at: Date.now(), url: req.url });\n  if (seen.size > MAX) seen.delete(seen.keys().next().value);\n}",
             },

@@ -20,7 +20,7 @@ fn is_test_file(name: &str) -> bool {
         .any(|m| name.contains(m))
 }
 
-fn is_source(path: &Path) -> bool {
+pub fn is_source(path: &Path) -> bool {
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
     let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
     EXTENSIONS.contains(&ext)

@@ -273,3 +273,129 @@ fn typescript_and_esm_parse() {
     let r = lint_source("bad.js", "function (", &Config::default());
     assert!(r.error.unwrap().message.starts_with("cannot parse"));
 }
+
+// ---- unbounded-collection across modules ------------------------------------------------
+
+/// A session store: `openSession` adds to a module-level Map, the exported
+/// `closeSession` is the only code that deletes from it.
+const SESSIONS: &str = "const open = new Map();\nfunction openSession(user) {\n  const s = { id: Math.random(), user };\n  open.set(s.id, s);\n  return s;\n}\nfunction closeSession(id) {\n  open.delete(id);\n}\nmodule.exports = { openSession, closeSession };\n";
+
+/// The importer: opens a session per request (line 4) and never closes it.
+const OPENS: &str = "const serve = require('./service');\nconst { openSession } = require('./lib/sessions');\nserve((req) => {\n  const s = openSession(req.user);\n  return s.id;\n});\n";
+
+/// Lints a fresh package (a package.json and `files`) and returns each
+/// finding's file, rule and line.
+fn package(name: &str, files: &[(&str, &str)]) -> Vec<(String, Rule, u32)> {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("lint-packages")
+        .join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    for (rel, text) in files.iter().chain([&("package.json", "{}")]) {
+        let path = dir.join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+    let r = lint::lint_paths(std::slice::from_ref(&dir), &Config::default()).unwrap();
+    assert!(r.errors.is_empty(), "{:?}", r.errors);
+    let mut out: Vec<_> = r
+        .findings
+        .iter()
+        .map(|f| {
+            let rel = std::path::Path::new(&f.path).strip_prefix(&dir).unwrap();
+            (rel.display().to_string(), f.rule, f.line)
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+fn flagged(file: &str, line: u32) -> Vec<(String, Rule, u32)> {
+    vec![(file.to_owned(), Rule::UnboundedCollection, line)]
+}
+
+#[test]
+fn cross_module_store_never_emptied_is_flagged() {
+    let files = [("app.js", OPENS), ("lib/sessions.js", SESSIONS)];
+    assert_eq!(package("cjs", &files), flagged("app.js", 4));
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("lint-packages/cjs");
+    let r = lint::lint_file(&dir.join("app.js"), &Config::default());
+    assert_eq!(
+        r.findings[0].message,
+        "openSession() adds to Map `open` in lib/sessions.js on every call, and nothing in this package calls closeSession(), which removes from it (runtime pattern: unbounded_collection)"
+    );
+    let namespace = "const sessions = require('./lib/sessions');\nmodule.exports = function handle(req) {\n  // Forgot: closeSession\n  return sessions.openSession(req.user).id;\n};\n";
+    let files = [("app.js", namespace), ("lib/sessions.js", SESSIONS)];
+    assert_eq!(package("namespace", &files), flagged("app.js", 4));
+}
+
+#[test]
+fn cross_module_esm_import_is_flagged() {
+    let lib = "const open = new Set();\nexport function track(job) {\n  open.add(job);\n}\nexport const untrack = (job) => {\n  open.delete(job);\n};\n";
+    let app = "import { track } from './lib/jobs.mjs';\nexport function handle(job) {\n  track(job);\n}\n";
+    let files = [("app.mjs", app), ("lib/jobs.mjs", lib)];
+    assert_eq!(package("esm", &files), flagged("app.mjs", 3));
+    let lib = lib.replace("export ", "") + "export { track, untrack };\n";
+    let app = app.replace("./lib/jobs.mjs", "./lib/jobs");
+    let files = [("app.ts", app.as_str()), ("lib/jobs.ts", lib.as_str())];
+    assert_eq!(package("esm-specifiers", &files), flagged("app.ts", 3));
+}
+
+#[test]
+fn cross_module_fixed_twin_is_clean() {
+    let fixed = OPENS
+        .replace("return s.id;", "closeSession(s.id);")
+        .replace("{ openSession }", "{ openSession, closeSession }");
+    let files = [("app.js", fixed.as_str()), ("lib/sessions.js", SESSIONS)];
+    assert_eq!(package("fixed", &files), vec![]);
+    // Linted from memory (an editor's buffer): the text given counts, not the file's.
+    let files = [("app.js", OPENS), ("lib/sessions.js", SESSIONS)];
+    package("from-memory", &files);
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("lint-packages/from-memory");
+    let app = dir.join("app.js").display().to_string();
+    assert!(
+        lint_source(&app, &fixed, &Config::default())
+            .findings
+            .is_empty()
+    );
+    assert_eq!(
+        lint_source(&app, OPENS, &Config::default()).findings.len(),
+        1
+    );
+}
+
+#[test]
+fn cross_module_remover_called_elsewhere_is_clean() {
+    let reaper = "const { closeSession } = require('./lib/sessions');\nmodule.exports = (ids) => ids.forEach(closeSession);\n";
+    let files = [
+        ("app.js", OPENS),
+        ("lib/sessions.js", SESSIONS),
+        ("reaper.js", reaper),
+    ];
+    assert_eq!(package("elsewhere", &files), vec![]);
+}
+
+#[test]
+fn cross_module_store_bounded_by_its_module_is_clean() {
+    for (name, bound) in [
+        (
+            "size",
+            "  if (open.size > 1000) open.delete(open.keys().next().value);\n",
+        ),
+        ("ttl", "  setTimeout(() => open.delete(s.id), 60_000);\n"),
+        ("closer", "  s.close = () => closeSession(s.id);\n"),
+    ] {
+        let lib = SESSIONS.replace("  return s;\n", &format!("{bound}  return s;\n"));
+        let files = [("app.js", OPENS), ("lib/sessions.js", lib.as_str())];
+        assert_eq!(package(name, &files), vec![], "{name}");
+    }
+    let sweep = format!("{SESSIONS}setInterval(() => open.clear(), 60_000);\n");
+    let files = [("app.js", OPENS), ("lib/sessions.js", sweep.as_str())];
+    assert_eq!(package("sweep", &files), vec![]);
+}
+
+#[test]
+fn cross_module_call_at_startup_is_clean() {
+    let app = "const { openSession } = require('./lib/sessions');\nconst admin = openSession('admin');\nmodule.exports = admin;\n";
+    let files = [("app.js", app), ("lib/sessions.js", SESSIONS)];
+    assert_eq!(package("startup", &files), vec![]);
+}
