@@ -466,3 +466,78 @@ fn a_listener_array_made_after_the_base_counts_its_listeners() {
             .starts_with("bus._events")
     );
 }
+
+/// An RxJS Subject's subscribers: `config$.observers` gains a
+/// `SafeSubscriber` per step, whose callback sits three objects down
+/// (`destination.partialObserver.next`) and captures a view.
+#[test]
+fn subscribers_of_a_subject_are_event_listener_leaks() {
+    let heaps: Vec<Heap> = (0..3)
+        .map(|k| {
+            let mut h = Heap::new();
+            let ctx = h.module();
+            let subject = h.node(9, "object", "BehaviorSubject", 32);
+            let observers = h.node(11, "object", "Array", 32);
+            h.edge(ctx, "context", "config$", subject);
+            h.edge(subject, "property", "observers", observers);
+            for i in 0..=(30 * k) {
+                let id = 1001 + 10 * i as u32;
+                let sub = h.node(id, "object", "SafeSubscriber", 72);
+                let dest = h.node(id + 2, "object", "ConsumerObserver", 32);
+                let partial = h.node(id + 4, "object", "Object", 32);
+                let next = h.node(id + 6, "closure", "next", 32);
+                let view = h.node(id + 8, "object", "View", 8 * KB);
+                h.edge(observers, "element", &i.to_string(), sub);
+                h.edge(sub, "property", "destination", dest);
+                h.edge(dest, "property", "partialObserver", partial);
+                h.edge(partial, "property", "next", next);
+                h.edge(next, "context", "view", view);
+            }
+            h
+        })
+        .collect();
+    let r = run(&heaps, &Options::default()).expect("finds");
+    assert_eq!(r.clusters.len(), 1, "{r:#?}");
+    assert_eq!(r.clusters[0].pattern, Pattern::EventListener);
+}
+
+/// A module scope reached only through a SIGTERM listener
+/// (`process._events.SIGTERM` → its scope) holds a chain of quotes, each
+/// kept by the previous one's closure: the listener registry is the way
+/// there, not what grows, so it is a closure leak.
+#[test]
+fn a_registry_on_the_way_to_a_scope_is_not_a_listener_leak() {
+    let heaps: Vec<Heap> = (0..3)
+        .map(|k| {
+            let mut h = Heap::new();
+            let g = h.global;
+            let process = h.node(9, "object", "process", 64);
+            let events = h.node(11, "object", "Object", 32);
+            let on_term = h.node(13, "closure", "onSigterm", 32);
+            let ctx = h.node(17, "object", "system / Context", 40);
+            let native = h.node(15, "hidden", "system / NativeContext", 200);
+            h.edge(g, "property", "process", process);
+            h.edge(process, "property", "_events", events);
+            h.edge(events, "property", "SIGTERM", on_term);
+            h.edge(on_term, "internal", "context", ctx);
+            h.edge(ctx, "internal", "previous", native);
+            let mut holder = ctx;
+            let mut edge = ("context", "lastQuote");
+            for i in (0..=(30 * k)).rev() {
+                let id = 1001 + 6 * i as u32;
+                let quote = h.node(id, "object", "Quote", 16 * KB);
+                let render = h.node(id + 2, "closure", "render", 32);
+                let scope = h.node(id + 4, "object", "system / Context", 40);
+                h.edge(holder, edge.0, edge.1, quote);
+                h.edge(quote, "property", "render", render);
+                h.edge(render, "internal", "context", scope);
+                holder = scope;
+                edge = ("context", "previous");
+            }
+            h
+        })
+        .collect();
+    let r = run(&heaps, &Options::default()).expect("finds");
+    assert!(!r.clusters.is_empty(), "{r:#?}");
+    assert_eq!(r.clusters[0].pattern, Pattern::Closure, "{r:#?}");
+}
