@@ -1,5 +1,6 @@
 //! Leak patterns: what kind of mistake a cluster looks like, and what to do about it.
 
+use analysis::traces::FrameKind;
 use analysis::{Analysis, PathStep};
 use heapsnap::{EdgeKind, HeapGraph, NodeIdx, NodeKind};
 
@@ -402,12 +403,11 @@ pub fn code_locations(
     }
     // The user's own code before a library's (`node_modules`, `node:`):
     // that is where the fix goes.
-    out.sort_by_key(|&n| scripts.of(g, n).is_some_and(|f| is_library(&f)));
+    out.sort_by_cached_key(|&n| {
+        scripts
+            .of(g, n)
+            .is_some_and(|f| FrameKind::of(&f) != FrameKind::User)
+    });
     out.truncate(4);
     out
-}
-
-/// Whether a script is a dependency's or Node's, not the application's.
-fn is_library(file: &str) -> bool {
-    file.contains("/node_modules/") || file.starts_with("node:")
 }
